@@ -1,0 +1,141 @@
+"""Split paragraphs into sentences and build passages (Chunks) of whole sentences."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .ingest import Document, Paragraph, Piece
+
+# A sentence ends at 。！？!?；; or …, plus any closing quotes/brackets right after it.
+_SENTENCE_END = re.compile(r"(?:[。！？!?；;]|…+|\.(?=\s|$))[”’」』）)】\"']*")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: whole sentences from one paragraph, with where they stand in the source.
+
+    `text` is the source text shown to people; `embed_text` adds the section heading for context.
+    `lines` are 1-based inclusive ranges in reading order.
+    """
+
+    id: int
+    path: str
+    source: str
+    section: str | None
+    text: str
+    embed_text: str
+    lines: tuple[tuple[int, int], ...]
+    paragraph: int
+    sentences: tuple[int, int]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "path": self.path, "source": self.source, "section": self.section,
+                "text": self.text, "embed_text": self.embed_text,
+                "lines": [list(r) for r in self.lines], "paragraph": self.paragraph,
+                "sentences": list(self.sentences)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Chunk:
+        return cls(id=int(d["id"]), path=d["path"], source=d["source"], section=d["section"],
+                   text=d["text"], embed_text=d["embed_text"],
+                   lines=tuple((int(a), int(b)) for a, b in d["lines"]),
+                   paragraph=int(d["paragraph"]), sentences=tuple(d["sentences"]))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Chinese (and English) text into sentences, keeping closing quotes with their sentence.
+
+    >>> split_sentences('他说:“好。”然后走了。')
+    ['他说:“好。”', '然后走了。']
+    """
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        piece = text[start:m.end()]
+        if piece.strip():
+            out.append(piece)
+        start = m.end()
+    if text[start:].strip():
+        out.append(text[start:])
+    return out
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans [start, end) of split_sentences(text) within text."""
+    spans, pos = [], 0
+    for s in split_sentences(text):
+        start = text.index(s, pos)
+        spans.append((start, start + len(s)))
+        pos = start + len(s)
+    return spans
+
+
+def lines_for_span(pieces: tuple[Piece, ...], text: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
+    """Line ranges (reading order) of the pieces that characters [start, end) of text come from."""
+    ranges: list[list[int]] = []
+    pos = 0
+    for piece in pieces:
+        at = text.index(piece.text, pos) if piece.text else pos
+        piece_end = at + len(piece.text)
+        pos = piece_end
+        if piece_end <= start or at >= end:
+            continue
+        if ranges and ranges[-1][1] + 1 == piece.line:
+            ranges[-1][1] = piece.line
+        else:
+            ranges.append([piece.line, piece.line])
+    return tuple((a, b) for a, b in ranges)
+
+
+def chunk_id(path: str, lines, text: str) -> int:
+    """A stable 63-bit id from where the passage stands and what it says."""
+    h = hashlib.blake2b(f"{path}\x00{lines}\x00{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") & ((1 << 63) - 1)
+
+
+def windows(spans: list[tuple[int, int]], max_chars: int, overlap: int) -> list[tuple[int, int]]:
+    """Sentence windows [first, last) no longer than max_chars (a longer single sentence stands alone),
+    consecutive windows sharing `overlap` sentences."""
+    if not spans:
+        return []
+    out = []
+    first = 0
+    while True:
+        last = first + 1
+        while last < len(spans) and spans[last][1] - spans[first][0] <= max_chars:
+            last += 1
+        out.append((first, last))
+        if last >= len(spans):
+            return out
+        first = max(first + 1, last - overlap)
+
+
+def chunk_paragraph(doc: Document, index: int, paragraph: Paragraph, max_chars: int,
+                    overlap: int) -> list[Chunk]:
+    """Passages of one paragraph: the whole paragraph if short, else overlapping sentence windows."""
+    text = paragraph.text
+    spans = sentence_spans(text)
+    context = paragraph.section or doc.title
+    chunks = []
+    for first, last in windows(spans, max_chars, overlap):
+        start, end = spans[first][0], spans[last - 1][1]
+        passage = text[start:end].strip()
+        lines = lines_for_span(paragraph.pieces, text, start, end)
+        chunks.append(Chunk(id=chunk_id(doc.path, lines, passage), path=doc.path, source=doc.title,
+                            section=paragraph.section, text=passage,
+                            embed_text=f"{context}：{passage}" if context else passage,
+                            lines=lines, paragraph=index, sentences=(first, last)))
+    return chunks
+
+
+def chunk_documents(docs, max_chars: int = 180, overlap: int = 1) -> list[Chunk]:
+    """All passages of all documents, in document then reading order; duplicates dropped."""
+    chunks, seen = [], set()
+    for doc in docs:
+        for i, paragraph in enumerate(doc.paragraphs):
+            for c in chunk_paragraph(doc, i, paragraph, max_chars, overlap):
+                if c.id not in seen:
+                    seen.add(c.id)
+                    chunks.append(c)
+    return chunks

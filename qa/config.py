@@ -1,0 +1,66 @@
+"""One frozen configuration with defaults; it is written into the index manifest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+#: Bumped whenever the on-disk layout or the meaning of a stored field changes.
+FORMAT_VERSION = 1
+
+#: Identifier of the built-in embedder (Universal Sentence Encoder multilingual v3, shipped by pip).
+DEFAULT_MODEL = "use-multilingual-v3"
+
+#: The article shipped with the package, used when no sources are given.
+BUILTIN_CORPUS = Path(__file__).parent / "data" / "xinjiangwan.txt"
+
+#: Longest question accepted by `QA.ask` (characters, after cleaning).
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings that shape the index and the ranking.
+
+    Fields that change the stored index (model, chunking) are compared with the manifest; a
+    difference triggers a rebuild. Ranking fields only change query-time behaviour.
+    """
+
+    model: str = DEFAULT_MODEL
+    query_prompt: str | None = None
+    # Chunking: passages are whole sentences inside one (repaired) paragraph.
+    max_chars: int = 180
+    overlap_sentences: int = 1
+    # Fusion: see retrieve.fuse_scores for why these are weights on normalised scores.
+    sparse_weight: float = 0.6
+    dense_weight: float = 0.4
+    # No-answer: a hit is "found" when its confidence reaches this value.
+    min_confidence: float = 0.5
+
+    def index_settings(self) -> dict:
+        """The fields that, when changed, make a stored index stale."""
+        return {"model": self.model, "max_chars": self.max_chars,
+                "overlap_sentences": self.overlap_sentences}
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def with_changes(self, **changes) -> Config:
+        return replace(self, **changes)
+
+
+def config_from_env(**overrides) -> Config:
+    """Config with `QA_EMBEDDING_MODEL` / `QA_QUERY_PROMPT` applied, then explicit overrides."""
+    env = {}
+    if os.environ.get("QA_EMBEDDING_MODEL"):
+        env["model"] = os.environ["QA_EMBEDDING_MODEL"]
+    if os.environ.get("QA_QUERY_PROMPT") is not None and "QA_QUERY_PROMPT" in os.environ:
+        env["query_prompt"] = os.environ["QA_QUERY_PROMPT"]
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    return Config(**env)
+
+
+def default_index_dir() -> Path:
+    """`QA_INDEX_DIR` if set, else ./index in the working directory."""
+    return Path(os.environ.get("QA_INDEX_DIR") or Path.cwd() / "index")

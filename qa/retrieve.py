@@ -1,0 +1,131 @@
+"""Hybrid retrieval: dense (FAISS) + BM25 (bm25s), fused; overlapping windows merged.
+
+Fusion maths and the confidence are small pure functions so that they can be tested alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import vectors as vec
+from .chunk import Chunk, split_sentences
+from .sparse import SparseIndex
+
+DENSE_CANDIDATES = 50
+
+
+def max_normalize(scores: np.ndarray) -> np.ndarray:
+    """Scale non-negative scores into [0, 1] by the best one (all zeros stay zeros).
+
+    BM25 scores have no fixed range (they grow with question length and term rarity), so only
+    their ratios to the best score of this question are comparable across questions.
+    """
+    top = float(scores.max()) if scores.size else 0.0
+    return scores / top if top > 0 else np.zeros_like(scores)
+
+
+def cosine_to_unit(cos: np.ndarray, floor: float = 0.1, ceiling: float = 0.6) -> np.ndarray:
+    """Map cosine similarities onto [0, 1] with fixed anchors (not per-question min-max).
+
+    Fixed anchors keep "how similar" meaningful: a per-question min-max would stretch a set of
+    uniformly poor matches into a confident-looking 0..1 range.
+    """
+    return np.clip((cos - floor) / (ceiling - floor), 0.0, 1.0)
+
+
+def fuse_scores(sparse: np.ndarray, dense: np.ndarray, coverage: float,
+                sparse_weight: float, dense_weight: float) -> np.ndarray:
+    """Weighted sum of max-normalised BM25 and anchored cosine, BM25 weighted by coverage.
+
+    Equal fixed weights lose to BM25 alone on Chinese questions, yet an English question has no
+    words in common with a Chinese text: BM25 then says nothing and must not dilute the dense
+    ranking. Scaling BM25's weight by the question's lexical coverage gives each side weight where it has evidence.
+    """
+    ws = sparse_weight * coverage
+    wd = dense_weight
+    return (ws * max_normalize(sparse) + wd * cosine_to_unit(dense)) / (ws + wd)
+
+
+def confidence(top_cosine: float, coverage: float, top_sparse_norm_gap: float = 0.0) -> float:
+    """How sure we are that the best passage is relevant, in [0, 1].
+
+    Either signal alone can carry an in-domain question (English: high cosine, no coverage;
+    Chinese: full coverage), so they combine as a soft OR.
+    """
+    dense_part = float(cosine_to_unit(np.array(top_cosine), floor=0.2, ceiling=0.5))
+    return 1.0 - (1.0 - dense_part) * (1.0 - coverage ** 2)
+
+
+@dataclass(frozen=True)
+class Scored:
+    chunk: Chunk
+    score: float
+    dense: float
+    sparse: float
+
+
+class Retriever:
+    """Scores chunks for a question vector and its tokens."""
+
+    def __init__(self, chunks, vector_index, sparse: SparseIndex, sparse_weight: float, dense_weight: float):
+        self.chunks = list(chunks)
+        self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        self.vector_index = vector_index
+        self.sparse = sparse
+        self.sparse_weight = sparse_weight
+        self.dense_weight = dense_weight
+
+    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine of every chunk (exact for the FAISS top candidates, 0 for the rest); shape (n,)."""
+        out = np.zeros(len(self.chunks), dtype=np.float32)
+        scores, ids = vec.search(self.vector_index, query_vector, DENSE_CANDIDATES)
+        for s, i in zip(scores, ids):
+            out[self.position[int(i)]] = s
+        return out
+
+    def search(self, query_vector: np.ndarray, tokens: list[str], k: int) -> tuple[list[Scored], float, float]:
+        """Top passages, the question's lexical coverage, and the best cosine."""
+        if not self.chunks:
+            return [], 0.0, 0.0
+        dense = self.dense_scores(query_vector)
+        sparse = self.sparse.scores(tokens)
+        coverage = self.sparse.coverage(tokens)
+        fused = fuse_scores(sparse, dense, coverage, self.sparse_weight, self.dense_weight)
+        order = np.argsort(-fused, kind="stable")
+        picked: list[Scored] = []
+        for i in order[: max(4 * k, 10)]:
+            cand = Scored(self.chunks[i], float(fused[i]), float(dense[i]), float(sparse[i]))
+            for n, prev in enumerate(picked):
+                merged = merge_windows(prev.chunk, cand.chunk)
+                if merged is not None:
+                    picked[n] = Scored(merged, prev.score, max(prev.dense, cand.dense), prev.sparse)
+                    break
+            else:
+                picked.append(cand)
+            if len(picked) >= k:
+                break
+        return picked, coverage, float(dense.max())
+
+
+def merge_windows(a: Chunk, b: Chunk) -> Chunk | None:
+    """One passage for two windows of the same paragraph that overlap or touch, else None."""
+    if a.path != b.path or a.paragraph != b.paragraph:
+        return None
+    (a0, a1), (b0, b1) = a.sentences, b.sentences
+    if b0 > a1 or a0 > b1:
+        return None
+    first, second = (a, b) if a0 <= b0 else (b, a)
+    f0, f1 = first.sentences
+    s0, s1 = second.sentences
+    if s1 <= f1:
+        return first
+    extra = split_sentences(second.text)[f1 - s0:]
+    text = first.text + "".join(extra)
+    lines = list(first.lines)
+    for r in second.lines:
+        if r not in lines:
+            lines.append(r)
+    return Chunk(id=first.id, path=first.path, source=first.source, section=first.section, text=text,
+                 embed_text=text, lines=tuple(lines), paragraph=first.paragraph, sentences=(f0, s1))
