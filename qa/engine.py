@@ -20,7 +20,7 @@ from .ingest import file_sha256, find_source_files, load_documents
 from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
 from .store import StoredIndex, build_lock, read_manifest
-from .terms import Tokenizer, extract_terms
+from .terms import Tokenizer, corpus_terms
 from .vectors import build_vector_index
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,7 @@ class QA:
             vectors = embed.encode(self.encoder, [c.embed_text for c in chunks], prompt=self.passage_prompt,
                                    progress=len(chunks) > 256)
             index = build_vector_index(vectors, np.array([c.id for c in chunks], dtype=np.int64))
-            terms = sorted(extract_terms([p.text for d in docs for p in d.paragraphs]
-                                         + [s for d in docs for s in d.sections]))
+            terms = corpus_terms(docs)
             manifest = {
                 "model": {"id": self.config.model, "dimension": int(vectors.shape[1]),
                           "passage_prompt": self.passage_prompt},

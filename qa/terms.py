@@ -21,13 +21,20 @@ _LIST_SPLIT = re.compile(r"[、,，/·\s]+")
 _WORD = re.compile(r"\w", re.UNICODE)
 TERM_FREQ = 50000
 
-#: Function words and question words that carry no topic (kept short on purpose: IDF does the rest).
+#: Function words and the words questions are framed with ("是什么意思", "包括哪些", "叫什么名字"):
+#: they say what kind of answer is wanted, not what it is about. Kept short: IDF does the rest.
 STOPWORDS = frozenset("""
 的 了 是 在 和 与 及 或 有 也 都 就 而 又 对 把 被 为 以 于 之 其 这 那 此 个 们 着 过 吗 呢 吧 啊 呀
-什么 怎么 怎样 怎么样 如何 哪 哪些 哪个 哪里 哪儿 谁 几 多少 为何 为什么 是否 请问 一下 吗 么
+什么 怎么 怎样 怎么样 如何 哪 哪些 哪个 哪里 哪儿 哪位 哪天 哪年 谁 几 几个 第几 多少 为何 为什么 是否
+请问 一下 么 意思 指的是 名字 叫做 包括 包含 具体 主要 内容 情况 介绍 告诉 说说 讲讲 由谁 谁来
 a an the of to in on at for and or is are was were be been do does did how what which who whom
-why when where i you my your it its this that with by from as about
+why when where i you my your it its this that with by from as about please tell me
 """.split())
+
+#: A string that recurs this often in a corpus and that jieba would cut apart is taken as a term.
+MIN_TERM_COUNT = 3
+_FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此个们着过也都就而又并从向将")
+_NGRAM_CHARS = re.compile(r"[\u4e00-\u9fff]{3,}")
 
 _lock = threading.Lock()
 _default = None
@@ -56,6 +63,41 @@ def extract_terms(texts) -> set[str]:
                 if 2 <= len(item) <= 8:
                     terms.add(item)
     return {t for t in terms if _WORD.search(t)}
+
+
+def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT,
+                    lengths=(3, 4, 5, 6)) -> set[str]:
+    """Names the corpus keeps repeating (新江湾城, 雍景苑, 江湾国际) that jieba does not know.
+
+    Classic new-word discovery: a Chinese string of 3-6 characters occurring at least
+    `min_count` times, which jieba cuts into several words, and which is free on both sides
+    (at least two different characters, or text edges, before and after it: "新江湾" is always
+    followed by "城", so it is part of a longer word). Strings that begin or end with a function
+    character (的, 了, 和 …) are phrases, not names.
+    """
+    counts: dict[str, int] = {}
+    aligned: dict[str, int] = {}
+    left: dict[str, set] = {}
+    right: dict[str, set] = {}
+    for text in texts:
+        for run in _NGRAM_CHARS.findall(normalize(text)):
+            bounds, at = {0}, 0
+            for word in tokenizer.cut_plain(run):
+                at += len(word)
+                bounds.add(at)
+            for n in lengths:
+                for i in range(len(run) - n + 1):
+                    gram = run[i:i + n]
+                    counts[gram] = counts.get(gram, 0) + 1
+                    aligned[gram] = aligned.get(gram, 0) + (i in bounds and i + n in bounds)
+                    left.setdefault(gram, set()).add(run[i - 1] if i else "^")
+                    right.setdefault(gram, set()).add(run[i + n] if i + n < len(run) else "$")
+    # aligned: jieba's own cut starts and ends words at the string's edges in most places, so
+    # adding it joins words rather than re-cutting them ("社区|治理" must not become "社|区治理").
+    return {g for g, c in counts.items()
+            if c >= min_count and len(left[g]) > 1 and len(right[g]) > 1 and 2 * aligned[g] >= c
+            and g[0] not in _FUNCTION_CHARS and g[-1] not in _FUNCTION_CHARS
+            and not tokenizer.known(g) and len(tokenizer.cut_plain(g)) > 1}
 
 
 class Tokenizer:
@@ -101,3 +143,10 @@ def default_tokenizer() -> Tokenizer:
         if _default is None:
             _default = Tokenizer()
         return _default
+
+
+def corpus_terms(docs) -> list[str]:
+    """The term dictionary of a set of Documents: quoted expressions, headings' items and
+    recurring names, sorted (stored in the index manifest)."""
+    texts = [p.text for d in docs for p in d.paragraphs] + [s for d in docs for s in d.sections]
+    return sorted(extract_terms(texts) | recurring_terms(texts, default_tokenizer()))
