@@ -1,0 +1,449 @@
+"""REST API beside the Gradio UI: one FastAPI app (JSON routes + mounted demo) served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Literal
+
+# Set before gradio is imported anywhere through this module: Blocks read it when they are built.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Security  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
+
+from .config import MAX_QUESTION_CHARS  # noqa: E402
+from .errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+#: Largest request body the JSON routes read (bigger ones get 413 before any parsing).
+MAX_BODY_BYTES = 64 * 1024
+#: Largest k accepted; the engine never returns more than 50 passages anyway.
+MAX_K = 50
+
+#: The one place where engine errors become HTTP statuses (anything not listed: 422).
+ERROR_STATUS: dict[type[QAError], int] = {
+    QuestionError: 422,
+    SourceError: 422,
+    IndexCorruptError: 503,
+    ModelError: 503,
+}
+
+
+class UnsafeBindError(QAError):
+    """The server would expose endpoints that change data on a network address without a token."""
+
+
+# ----- settings and the bind/token rule -----
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the server runs; `settings_from_env` fills it from QA_API_TOKEN / QA_CORS_ORIGINS."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Query work is CPU-bound: more threads than cores only add queueing and GIL contention.
+    threads: int = field(default_factory=_cpu_count)
+
+    def with_changes(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def settings_from_env(**overrides) -> Settings:
+    """Settings from the environment: QA_API_TOKEN, QA_CORS_ORIGINS (comma-separated), QA_API_THREADS."""
+    env: dict = {}
+    token = (os.environ.get("QA_API_TOKEN") or "").strip()
+    if token:
+        env["token"] = token
+    origins = tuple(o.strip() for o in (os.environ.get("QA_CORS_ORIGINS") or "").split(",") if o.strip())
+    if origins:
+        env["cors_origins"] = origins
+    if (os.environ.get("QA_API_THREADS") or "").strip().isdigit():
+        env["threads"] = max(1, int(os.environ["QA_API_THREADS"]))
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**env)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, 'localhost')."""
+    name = (host or "").strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        # A host name other than localhost may resolve to anything: treat it as public.
+        return False
+
+
+def bind_problem(host: str, token: str | None, write_routes: Sequence[str]) -> str | None:
+    """Why the server must not start with these settings, or None when it may.
+
+    Endpoints that change data need a token once other machines can reach them; read-only
+    endpoints may be public.
+    """
+    if is_loopback(host) or not write_routes or (token or "").strip():
+        return None
+    return (f"refusing to listen on {host}: endpoints that change data ({', '.join(write_routes)}) would be "
+            f"open to the network without a token. Set QA_API_TOKEN to a secret (clients then send "
+            f"'Authorization: Bearer <token>'), or bind to 127.0.0.1.")
+
+
+_bearer = HTTPBearer(auto_error=False, description="The server's QA_API_TOKEN, as `Authorization: Bearer …`")
+
+
+def require_write_token(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None) -> None:
+    """Dependency for every route that changes data: a configured token must be presented.
+
+    Without a token configured, writes are allowed only while the server is bound to loopback.
+    """
+    settings: Settings = request.app.state.settings
+    if not settings.token:
+        if is_loopback(settings.host):
+            return
+        raise HTTPException(403, f"writes are disabled: the server listens on {settings.host} "
+                                 f"and QA_API_TOKEN is not set")
+    given = credentials.credentials if credentials is not None else ""
+    # compare_digest: the time taken must not reveal how much of the token matched.
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), settings.token.encode("utf-8")):
+        raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <QA_API_TOKEN>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+#: Attach to a router or route that changes data: `APIRouter(dependencies=WRITE)`.
+WRITE = [Depends(require_write_token)]
+
+
+def write_routes(app: FastAPI) -> list[str]:
+    """'METHOD /path' of every route guarded by `require_write_token` (the startup check uses it)."""
+    def guarded(dependant) -> bool:
+        return any(d.call is require_write_token or guarded(d) for d in dependant.dependencies)
+
+    found = []
+    for route in app.routes:
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None and guarded(dependant):
+            found += [f"{m} {route.path}" for m in sorted(getattr(route, "methods", ()) or ())]
+    return found
+
+
+# ----- request and response bodies (these make /openapi.json) -----
+
+class AskRequest(BaseModel):
+    """A question and how many passages to return."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"question": "新江湾城街道的“三驾马车”指的是什么？", "k": 3}]})
+
+    # strict: "3" or true for k, or 42 for the question, are client bugs worth a clear 422.
+    question: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_QUESTION_CHARS,
+                                   description="the question, in Chinese or English")]
+    k: Annotated[int, Field(strict=True, ge=1, le=MAX_K, description="how many passages to return")] = 3
+
+
+class CitationOut(BaseModel):
+    source: str = Field(description="document title")
+    path: str = Field(description="document file path on the server")
+    section: str | None = Field(description="section heading, if any")
+    lines: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        description="1-based inclusive [first, last] line ranges")
+    display: str = Field(description="the citation as one line of text")
+
+
+class HitOut(BaseModel):
+    text: str
+    score: float = Field(description="relevance, higher is better")
+    confidence: float
+    citation: CitationOut
+
+
+class AskResponse(BaseModel):
+    question: str = Field(description="the question as the engine read it (cleaned)")
+    found: bool = Field(description="whether the best passage is relevant enough to count as the answer")
+    confidence: float
+    hits: list[HitOut] = Field(description="best first; filled even when found is false")
+
+
+class DocumentOut(BaseModel):
+    title: str
+    path: str
+    passages: int
+    sections: list[str]
+
+
+class DocumentsResponse(BaseModel):
+    count: int
+    documents: list[DocumentOut]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ready", "not ready"]
+    ready: bool
+    model: str | None = Field(description="embedding model id")
+    dimension: int | None = None
+    documents: int = 0
+    passages: int = 0
+    index_created: str | None = Field(None, description="when the index was built")
+    index_build_seconds: float | None = Field(
+        None, description="how long this process took to build the index; null if it was loaded from disk")
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="what is wrong, in one sentence")
+    errors: list[FieldProblem] = Field(default_factory=list, description="per-field problems (422 only)")
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "the body is not valid JSON", 401: "missing or wrong token", 403: "writes disabled",
+            413: "the body is too large", 422: "the body or question is invalid",
+            503: "the index is not loaded"}
+    return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
+
+
+# ----- error handling: every client mistake becomes a 4xx with one clear sentence -----
+
+def _error(status: int, detail: str, errors: list | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status, headers=headers)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        reason = next(p.get("ctx", {}).get("error", "") for p in problems if p.get("type") == "json_invalid")
+        return _error(400, f"the request body is not valid JSON ({reason})")
+    # Inputs are not echoed back: they can be huge, or hold text that cannot be encoded.
+    errors = [{"loc": [str(x) if not isinstance(x, int) else x for x in p.get("loc", ())],
+               "msg": str(p.get("msg", "invalid"))} for p in problems]
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type.lower() and any(e["loc"] == ["body"] for e in errors):
+        detail = "send the body as JSON with 'Content-Type: application/json', e.g. {\"question\": \"…\"}"
+    else:
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'] if x != 'body') or 'body'}: {e['msg']}"
+                           for e in errors[:5])
+    return _error(422, detail or "invalid request", errors)
+
+
+async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 413:
+        limit = request.app.state.settings.max_body_bytes
+        detail = f"the request body is too large (at most {limit} bytes)"
+    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = "the request body cannot be read as JSON (is it UTF-8?)"
+    return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _on_qa_error(request: Request, exc: QAError) -> JSONResponse:
+    status = next((s for cls, s in ERROR_STATUS.items() if isinstance(exc, cls)), 422)
+    return _error(status, str(exc))
+
+
+class BodyLimit:
+    """ASGI middleware: request bodies under `prefix` larger than `limit` bytes get a JSON 413.
+
+    Gradio's own routes are left to Gradio (its uploads have their own max_file_size).
+    """
+
+    def __init__(self, app, limit: int, prefix: str):
+        self.app, self.limit, self.prefix = app, limit, prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            return await self.app(scope, receive, send)
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            # Refused before reading a byte: a client must not make us buffer a huge body.
+            return await self._too_large(send)
+        seen = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:  # chunked bodies declare no length: count as they arrive
+                    raise HTTPException(413)
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except HTTPException as e:
+            if e.status_code != 413 or started:
+                raise
+            await self._too_large(send)
+
+    async def _too_large(self, send):
+        body = json.dumps({"detail": f"the request body is too large (at most {self.limit} bytes)",
+                           "errors": []}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+# ----- the app -----
+
+def _convert_answer(answer) -> AskResponse:
+    return AskResponse.model_validate(answer.to_dict())
+
+
+def create_app(qa, demo=None, settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app: JSON routes under /api, OpenAPI at /openapi.json, docs at /docs, and the
+    Gradio demo (if given) mounted at "/".
+
+    Args:
+        qa: a loaded `qa.QA`, or None while the index is still loading (then /api/health says so).
+        demo: a `gr.Blocks` to serve at "/"; None for the API alone.
+        settings: host, token, CORS, limits; default `settings_from_env()`.
+    """
+    settings = settings or settings_from_env()
+    pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="qa-ask")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="新江湾城问答 API", version="1", lifespan=lifespan,
+                  description="Ask questions about the indexed Chinese documents; each answer passage "
+                              "comes with a citation (document, section, line numbers).")
+    app.state.settings = settings
+    app.state.qa = qa
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_exception_handler(QAError, _on_qa_error)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefix="/api/")
+    api = APIRouter(prefix="/api")
+
+    def ready_qa(request: Request):
+        current = request.app.state.qa
+        if current is None:
+            raise HTTPException(503, "the index is still loading; try again in a few seconds")
+        return current
+
+    @api.post("/ask", response_model=AskResponse, responses=_errors(400, 413, 422, 503),
+              summary="Answer a question with cited passages")
+    async def ask(body: AskRequest, request: Request) -> AskResponse:
+        current = ready_qa(request)
+        # The engine is CPU-bound: run it on the pool so the event loop keeps serving other requests.
+        answer = await asyncio.get_running_loop().run_in_executor(pool, current.ask, body.question, body.k)
+        return _convert_answer(answer)
+
+    @api.get("/documents", response_model=DocumentsResponse, responses=_errors(503),
+             summary="What is indexed")
+    async def documents(request: Request) -> DocumentsResponse:
+        docs = [DocumentOut(title=str(d.get("title") or ""), path=str(d.get("path") or ""),
+                            passages=int(d.get("passages") or 0), sections=list(d.get("sections") or []))
+                for d in ready_qa(request).documents()]
+        return DocumentsResponse(count=len(docs), documents=docs)
+
+    @api.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse,
+                                                                        "description": "not ready"}},
+             summary="Ready or not, model and index size")
+    async def health(request: Request):
+        current = request.app.state.qa
+        try:
+            manifest = current.manifest if current is not None else None
+        except Exception:  # noqa: BLE001 - a half-loaded engine is "not ready", whatever broke
+            manifest = None
+        if manifest is None:
+            body = HealthResponse(status="not ready", ready=False, model=None)
+            return JSONResponse(body.model_dump(), status_code=503)
+        counts = manifest.get("counts", {})
+        return HealthResponse(status="ready", ready=True, model=manifest.get("model", {}).get("id"),
+                              dimension=manifest.get("model", {}).get("dimension"),
+                              documents=int(counts.get("documents", 0)),
+                              passages=int(counts.get("chunks", 0)),
+                              index_created=manifest.get("created"),
+                              index_build_seconds=getattr(current, "build_seconds", None))
+
+    app.include_router(api)
+    if demo is not None:
+        import gradio as gr
+
+        demo.analytics_enabled = False
+        # Mounted last: the mount at "/" would otherwise swallow /api and /docs.
+        gr.mount_gradio_app(app, demo, path="/", server_name=settings.host, server_port=settings.port)
+    return app
+
+
+def build_server(qa, demo=None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 settings: Settings | None = None, log_level: str = "info"):
+    """A configured `uvicorn.Server` for the app (not started); `serve` runs it.
+
+    Raises:
+        UnsafeBindError: a non-loopback host with write endpoints and no QA_API_TOKEN.
+    """
+    import uvicorn
+
+    settings = (settings or settings_from_env()).with_changes(host=host, port=port)
+    app = create_app(qa, demo, settings)
+    problem = bind_problem(host, settings.token, write_routes(app))
+    if problem:
+        raise UnsafeBindError(problem)
+    if not is_loopback(host):
+        log.warning("listening on %s: other machines can reach this server", host)
+    # No access log: one line per question costs more than the HTTP layer itself under load.
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level=log_level,
+                            timeout_graceful_shutdown=5)
+    return uvicorn.Server(config)
+
+
+def serve(qa, demo=None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          settings: Settings | None = None) -> None:
+    """Serve the REST API and the demo from one uvicorn process until interrupted.
+
+    Raises:
+        UnsafeBindError: see `bind_problem`.
+    """
+    server = build_server(qa, demo, host, port, settings)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Serving on http://{shown}:{port}  (UI: /  REST: /api/ask  docs: /docs)", flush=True)
+    server.run()
+
+
+__all__ = ["create_app", "serve", "build_server", "Settings", "settings_from_env", "bind_problem",
+           "is_loopback", "require_write_token", "write_routes", "WRITE", "UnsafeBindError", "ERROR_STATUS"]
