@@ -1,14 +1,17 @@
-"""QA: the one entry point. Opens (or builds) the index, answers questions with citations."""
+"""QA: the one entry point. Opens the knowledge base's index, keeps it in step with the files
+(re-embedding only what changed), answers questions with citations."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 import unicodedata
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from . import embed
@@ -16,14 +19,19 @@ from .answer import Answer, Citation, Hit
 from .chunk import Chunk, chunk_documents
 from .config import BUILTIN_CORPUS, MAX_QUESTION_CHARS, Config, config_from_env, default_index_dir
 from .errors import IndexCorruptError, QuestionError, SourceError
-from .ingest import file_sha256, find_source_files, load_documents
+from .formats import page_and_paragraph
+from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files, read_document
 from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
 from .store import StoredIndex, build_lock, read_manifest
-from .terms import Tokenizer, corpus_terms
+from .terms import Tokenizer, corpus_terms, default_tokenizer
 from .vectors import build_vector_index
 
 log = logging.getLogger(__name__)
+
+#: Layout of the manifest's document entries (per-file hash, terms, page map) that incremental
+#: updates rely on; an index without it is rebuilt once.
+KB_LAYOUT = 2
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 
@@ -41,100 +49,349 @@ def clean_question(question) -> str:
     if not text:
         raise QuestionError("the question is empty: type a question, e.g. 雍景苑的停车难题是怎么解决的？")
     if len(text) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})")
+        raise QuestionError(f"the question is too long ({len(text)} characters; "
+                            f"at most {MAX_QUESTION_CHARS})")
     return text
 
 
 class QA:
-    """Question answering over documents with citations.
+    """Question answering over a knowledge base of documents, with citations.
 
     Args:
-        sources: files or folders of .txt/.md documents; None for the built-in article.
+        sources: files or folders (.txt .md .html .docx .pdf). None: the sources the index in
+            `index_dir` was built from, or the built-in article for a new index.
         index_dir: where the index lives; None for $QA_INDEX_DIR or ./index.
         model: embedding model id or path (default: $QA_EMBEDDING_MODEL or the built-in USE).
         config: full settings; `model` overrides its model.
-        rebuild: build the index even if the stored one is current.
+        rebuild: re-embed everything even if the stored index is current.
+        kb_dir: folder that uploaded files are copied into (qa.kb.save_upload); None for
+            $QA_KB_DIR or <index_dir>/documents.
+
+    Opening compares each file's SHA-256 with the index and re-embeds only new or changed files;
+    `add` and `remove` do the same while questions keep being answered from the previous index.
     """
 
     def __init__(self, sources=None, index_dir=None, model: str | None = None,
-                 config: Config | None = None, rebuild: bool = False):
+                 config: Config | None = None, rebuild: bool = False, kb_dir=None):
         self.config = (config or config_from_env()).with_changes(**({"model": model} if model else {}))
-        self.sources = [Path(s) for s in (sources if sources is not None else [BUILTIN_CORPUS])]
         if isinstance(sources, (str, Path)):
-            self.sources = [Path(sources)]
+            sources = [sources]
+        self._explicit = sources is not None
+        self.sources: list[Path] | None = [Path(s) for s in sources] if sources is not None else None
+        self.excluded: set[str] = set()
         self.index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
+        self.kb_dir = Path(kb_dir) if kb_dir is not None else \
+            Path(os.environ.get("QA_KB_DIR") or self.index_dir / "documents")
         self.encoder = embed.load_encoder(self.config.model)
         self.query_prompt = self.config.query_prompt if self.config.query_prompt is not None \
             else embed.prompt_for(self.config.model, embed.QUERY_PROMPTS)
         self.passage_prompt = embed.prompt_for(self.config.model, embed.PASSAGE_PROMPTS)
+        # Serialises updates in this process; build_lock does it across processes.
         self._lock = threading.Lock()
+        self._state: tuple | None = None
+        self._tokens: dict[str, list[str]] = {}
         self.build_seconds: float | None = None
+        self.last_update: dict = {}
         self._open(rebuild=rebuild)
 
     # ----- index lifecycle -----
-    def _source_hashes(self) -> dict[str, str]:
-        return {str(p): file_sha256(p) for p in find_source_files(self.sources)}
+    def _source_hashes(self, sources=None, excluded=None, strict: bool = False) -> dict[str, str]:
+        """SHA-256 of every document file of the sources, by resolved path.
 
-    def _is_current(self, manifest: dict, hashes: dict[str, str]) -> bool:
-        return (manifest.get("settings") == self.config.index_settings()
-                and manifest.get("model", {}).get("id") == self.config.model
-                and manifest.get("source_hashes") == hashes)
+        strict: a missing source or an empty result is an error (sources named by the caller);
+        otherwise a source that has disappeared is left out with a warning (its documents are removed).
+        """
+        sources = self.sources if sources is None else sources
+        excluded = self.excluded if excluded is None else excluded
+        if strict:
+            files = find_source_files(sources)
+        else:
+            files = []
+            for src in sources:
+                try:
+                    files.extend(find_source_files([src]))
+                except SourceError as e:
+                    log.warning("%s", e)
+        return {str(p): file_sha256(p) for p in sorted(set(files)) if str(p) not in excluded}
+
+    def _compatible(self, manifest: dict) -> bool:
+        return (manifest.get("kb") == KB_LAYOUT
+                and manifest.get("settings") == self.config.index_settings()
+                and manifest.get("model", {}).get("id") == self.config.model)
+
+    def _is_current(self, manifest: dict, hashes: dict[str, str], sources, excluded) -> bool:
+        return (self._compatible(manifest) and manifest.get("source_hashes") == hashes
+                and manifest.get("sources") == [str(s) for s in sources]
+                and manifest.get("excluded", []) == sorted(excluded))
+
+    def _stored(self, rebuild: bool) -> StoredIndex | None:
+        """The index on disk if it can be updated in place: same model, settings and layout."""
+        if rebuild:
+            return None
+        try:
+            manifest = read_manifest(self.index_dir)
+            if not self._compatible(manifest):
+                log.info("index in %s was built with another model, settings or layout; rebuilding",
+                         self.index_dir)
+                return None
+            if self._state is not None and self._state[0].manifest.get("build") == manifest.get("build"):
+                return self._state[0]  # what this process saved or loaded last: no need to re-read
+            return StoredIndex.load(self.index_dir)
+        except FileNotFoundError:
+            log.info("no index in %s yet; building it", self.index_dir)
+        except IndexCorruptError as e:
+            log.warning("%s; rebuilding", e)
+        return None
 
     def _open(self, rebuild: bool = False) -> None:
-        hashes = self._source_hashes()
-        stored = None
-        if not rebuild:
+        if self.sources is None:
             try:
-                if self._is_current(read_manifest(self.index_dir), hashes):
-                    stored = StoredIndex.load(self.index_dir)
-                else:
-                    log.info("index in %s is stale (sources, model or settings changed); rebuilding",
-                             self.index_dir)
-            except FileNotFoundError:
-                log.info("no index in %s yet; building it", self.index_dir)
-            except IndexCorruptError as e:
-                log.warning("%s; rebuilding", e)
-        if stored is None:
-            stored = self.build(hashes)
-        self._activate(stored)
+                manifest = read_manifest(self.index_dir)
+            except (FileNotFoundError, IndexCorruptError):
+                manifest = {}
+            if isinstance(manifest.get("sources"), list):
+                self.sources = [Path(s) for s in manifest["sources"]]
+                self.excluded = set(manifest.get("excluded", []))
+            else:
+                self.sources = [BUILTIN_CORPUS]
+        self.sources = [s.resolve() for s in self.sources]
+        self.build_seconds = None
+        self._sync(self.sources, self.excluded, rebuild=rebuild, strict=self._explicit)
 
     def build(self, hashes: dict[str, str] | None = None) -> StoredIndex:
-        """Read, chunk, embed and save the index (atomically). Returns what was saved."""
-        with build_lock(self.index_dir):
+        """Read, chunk and embed every document and save the index (atomically); it becomes current."""
+        self._sync(self.sources, self.excluded, rebuild=True, strict=self._explicit)
+        return self._state[0]
+
+    def _sync(self, sources, excluded, rebuild: bool = False, strict: bool = False,
+              parsed: dict[str, Document] | None = None) -> dict:
+        """Bring the index in line with `sources`: re-embed only new or changed files; save; swap in.
+
+        Nothing changes (neither the files on disk nor this object) unless the new index was saved.
+        """
+        with self._lock, build_lock(self.index_dir):
             start = time.perf_counter()
-            hashes = hashes or self._source_hashes()
-            base = Tokenizer()
-            docs = load_documents(self.sources, tokenizer=base)
-            chunks = chunk_documents(docs, self.config.max_chars, self.config.overlap_sentences)
-            vectors = embed.encode(self.encoder, [c.embed_text for c in chunks], prompt=self.passage_prompt,
-                                   progress=len(chunks) > 256)
-            index = build_vector_index(vectors, np.array([c.id for c in chunks], dtype=np.int64))
-            terms = corpus_terms(docs)
-            manifest = {
-                "model": {"id": self.config.model, "dimension": int(vectors.shape[1]),
-                          "passage_prompt": self.passage_prompt},
-                "settings": self.config.index_settings(),
-                "source_hashes": hashes,
-                "files": {d.path: d.sha256 for d in docs},
-                "documents": [{"path": d.path, "title": d.title, "sections": list(d.sections),
-                               "passages": sum(c.path == d.path for c in chunks)} for d in docs],
-                "terms": terms,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            stored = StoredIndex(manifest=manifest, chunks=tuple(chunks), vectors=index)
-            stored.save(self.index_dir)
-            self.build_seconds = time.perf_counter() - start
-            return StoredIndex.load(self.index_dir)
+            hashes = self._source_hashes(sources, excluded, strict=strict)
+            stored = self._stored(rebuild)
+            if stored is not None and self._is_current(stored.manifest, hashes, sources, excluded):
+                report = {"added": [], "updated": [], "removed": [], "skipped": [], "embedded": 0,
+                          "reused": 0, "unchanged": len(stored.manifest.get("documents", []))}
+                if self._state is None or self._state[0] is not stored:
+                    self._activate(stored)
+            else:
+                new, report = self._update(stored, hashes, sources, excluded, strict, parsed or {})
+                new.save(self.index_dir)
+                self._activate(new)
+                self.build_seconds = time.perf_counter() - start
+            self.sources, self.excluded = list(sources), set(excluded)
+            report["seconds"] = round(time.perf_counter() - start, 3)
+            self.last_update = report
+            return report
+
+    def _update(self, stored: StoredIndex | None, hashes: dict[str, str], sources, excluded,
+                strict: bool, parsed: dict[str, Document]) -> tuple[StoredIndex, dict]:
+        """The new index (not yet saved) and a report of what was added, updated, removed, skipped.
+
+        Vectors are looked up by the text that was embedded, so passages that did not change
+        (in a changed file, or repeated in another file) are never embedded twice.
+        """
+        old_entries = {d["path"]: d for d in stored.manifest["documents"]} if stored else {}
+        old_skipped = dict(stored.manifest.get("skipped", {})) if stored else {}
+        keep, read, skipped = [], [], {}
+        for path, sha in hashes.items():
+            if path in old_entries and old_entries[path]["sha256"] == sha:
+                keep.append(path)
+            elif path in old_skipped and old_skipped[path]["sha256"] == sha:
+                skipped[path] = old_skipped[path]
+            else:
+                read.append(path)
+        docs: list[Document] = []
+        for path in read:
+            try:
+                doc = parsed.get(path)
+                if doc is None or doc.sha256 != hashes[path]:
+                    doc = read_document(Path(path), tokenizer=default_tokenizer())
+            except SourceError as e:
+                log.warning("skipped %s", e)
+                skipped[path] = {"sha256": hashes[path], "reason": str(e)}
+            else:
+                docs.append(doc)
+        if strict and not docs and not keep:
+            reasons = "; ".join(v["reason"] for v in skipped.values())
+            raise SourceError(f"none of the sources could be read: {reasons or ', '.join(map(str, sources))}")
+        chunks = chunk_documents(docs, self.config.max_chars, self.config.overlap_sentences)
+        drop = set(old_entries) - set(keep)
+        old_chunks = stored.chunks if stored else ()
+        vectors_by_text = {c.embed_text: c.id for c in old_chunks}
+        todo = list(dict.fromkeys(c.embed_text for c in chunks if c.embed_text not in vectors_by_text))
+        reused = _reconstruct(stored.vectors, [vectors_by_text[c.embed_text] for c in chunks
+                                               if c.embed_text in vectors_by_text]) if stored else None
+        if reused is None:  # an index kind that cannot give vectors back: embed those too
+            todo = list(dict.fromkeys(c.embed_text for c in chunks))
+        fresh = embed.encode(self.encoder, todo, prompt=self.passage_prompt, progress=len(todo) > 256)
+        by_text = dict(zip(todo, fresh, strict=True))
+        if reused is not None:
+            it = iter(reused)
+            for c in chunks:
+                if c.embed_text not in by_text:
+                    by_text[c.embed_text] = next(it)
+        dim = fresh.shape[1] if len(fresh) else (reused.shape[1] if reused is not None and len(reused)
+                                                   else embed.dimension(self.encoder))
+        new_vectors = np.array([by_text[c.embed_text] for c in chunks], dtype=np.float32).reshape(-1, dim)
+        new_ids = np.array([c.id for c in chunks], dtype=np.int64)
+        kept_chunks = tuple(c for c in old_chunks if c.path not in drop)
+        vectors = None
+        if stored is not None:
+            # A copy: the index in use keeps answering questions until the new one is swapped in.
+            vectors = faiss.clone_index(stored.vectors)
+            try:
+                gone = np.array([c.id for c in old_chunks if c.path in drop], dtype=np.int64)
+                if len(gone):
+                    vectors.remove_ids(gone)
+                if len(new_ids):
+                    vectors.add_with_ids(new_vectors, new_ids)
+            except RuntimeError as e:  # e.g. HNSW cannot remove vectors
+                log.info("vector index cannot be updated in place (%s); rebuilding it", e)
+                vectors = None
+        if vectors is None:
+            if kept_chunks:
+                return self._update(None, hashes, sources, excluded, strict, parsed)
+            vectors = build_vector_index(new_vectors, new_ids)
+        entries = {p: old_entries[p] for p in keep}
+        for d in docs:
+            entries[d.path] = document_entry(d, sum(c.path == d.path for c in chunks))
+        documents = [entries[p] for p in sorted(entries)]
+        manifest = {
+            "kb": KB_LAYOUT,
+            "model": {"id": self.config.model, "dimension": int(dim), "passage_prompt": self.passage_prompt},
+            "settings": self.config.index_settings(),
+            "sources": [str(s) for s in sources],
+            "excluded": sorted(excluded),
+            "source_hashes": hashes,
+            "files": {d["path"]: d["sha256"] for d in documents},
+            "documents": documents,
+            "skipped": skipped,
+            "terms": sorted(set().union(*(d["terms"] for d in documents))),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        new = StoredIndex(manifest=manifest, chunks=kept_chunks + tuple(chunks), vectors=vectors)
+        report = {"added": [p for p in read if p not in old_entries and p not in skipped],
+                  "updated": [p for p in read if p in old_entries and p not in skipped],
+                  "removed": sorted(p for p in drop if p not in entries),
+                  "skipped": [{"path": p, "reason": skipped[p]["reason"]} for p in read if p in skipped],
+                  "unchanged": len(keep), "embedded": len(todo), "reused": len(chunks) - len(todo)
+                  if reused is not None else 0}
+        return new, report
+
+    # ----- managing the knowledge base -----
+    def add(self, paths, parsed: dict[str, Document] | None = None) -> dict:
+        """Add files or folders to the knowledge base; index what is new or changed.
+
+        A file named here must be readable (it is parsed first): otherwise SourceError and nothing
+        changes. Unreadable files inside an added folder are skipped and listed in the report.
+
+        Returns:
+            {"added", "updated", "removed", "skipped": [{"path", "reason"}], "unchanged",
+             "embedded": passages embedded, "reused": passages whose vectors were reused, "seconds"}
+        Raises:
+            SourceError: a path does not exist, has an unsupported type, or cannot be read.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        parsed = dict(parsed or {})
+        new_sources = list(self.sources)
+        excluded = set(self.excluded)
+        for p in paths:
+            path = Path(p).resolve()
+            if not path.exists():
+                raise SourceError(f"{p}: no such file or folder")
+            if path.is_file():
+                if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+                    raise SourceError(f"{p}: unsupported file type {path.suffix or '(none)'}; "
+                                      f"supported: {' '.join(DOCUMENT_SUFFIXES)}")
+                if str(path) not in parsed:
+                    parsed[str(path)] = read_document(path, tokenizer=default_tokenizer())
+            excluded = {e for e in excluded if not (e == str(path) or Path(e).is_relative_to(path))}
+            if path not in new_sources:
+                new_sources.append(path)
+        return self._sync(new_sources, excluded, parsed=parsed)
+
+    def remove(self, paths) -> dict:
+        """Take files or folders out of the knowledge base (the files themselves are not touched).
+
+        Raises:
+            SourceError: a path is neither a source nor a document of the knowledge base.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        sources = list(self.sources)
+        excluded = set(self.excluded)
+        known = set(self._state[0].manifest.get("source_hashes", {}))
+        for p in paths:
+            path = Path(p).resolve()
+            inside = {f for f in known if f == str(path) or Path(f).is_relative_to(path)}
+            named = [s for s in sources if s == path or s.is_relative_to(path)]
+            if not inside and not named:
+                raise SourceError(f"{p}: not in the knowledge base (see `python -m qa list`)")
+            sources = [s for s in sources if s not in named]
+            # files that stay reachable through a source folder are excluded by name
+            excluded |= inside
+        reachable = set(self._source_hashes(sources, set()))
+        excluded = {e for e in excluded if e in reachable}
+        return self._sync(sources, excluded)
+
+    def refresh(self) -> bool:
+        """Pick up an index another process updated (e.g. `python -m qa add`); True if it changed."""
+        try:
+            manifest = read_manifest(self.index_dir)
+        except (FileNotFoundError, IndexCorruptError):
+            return False
+        if self._state is not None and manifest.get("build") == self._state[0].manifest.get("build"):
+            return False
+        with self._lock:
+            try:
+                stored = StoredIndex.load(self.index_dir)
+            except (FileNotFoundError, IndexCorruptError) as e:
+                log.warning("not refreshed: %s", e)
+                return False
+            if not self._compatible(stored.manifest):
+                return False
+            self.sources = [Path(s) for s in stored.manifest.get("sources", [])]
+            self.excluded = set(stored.manifest.get("excluded", []))
+            self._activate(stored)
+            return True
+
+    def skipped(self) -> list[dict]:
+        """Files of the knowledge base that could not be read: [{"path", "reason"}]."""
+        skipped = self.manifest.get("skipped", {})
+        return [{"path": p, "reason": v["reason"]} for p, v in sorted(skipped.items())]
 
     def _activate(self, stored: StoredIndex) -> None:
-        """Swap in a loaded index (one assignment, so concurrent readers see old or new)."""
-        tokenizer = Tokenizer(stored.manifest.get("terms", ()))
-        tokens = [tokenizer.tokens(c.text if c.section is None else f"{c.section} {c.text}")
-                  for c in stored.chunks]
+        """Swap in a loaded index (one assignment, so concurrent readers see old or new).
+
+        Token lists are reused for passages whose text is unchanged while the term dictionary is
+        the same, so that an update re-tokenizes only the new passages.
+        """
+        terms = frozenset(stored.manifest.get("terms", ()))
+        old = self._state
+        if old is not None and old[1].terms == terms:
+            tokenizer, cache = old[1], self._tokens
+        else:
+            tokenizer, cache = Tokenizer(terms), {}
+        tokens, new_cache = [], {}
+        for c in stored.chunks:
+            key = c.text if c.section is None else f"{c.section} {c.text}"
+            t = cache.get(key)
+            if t is None:
+                t = tokenizer.tokens(key)
+            new_cache[key] = t
+            tokens.append(t)
         sparse = SparseIndex(tokens, tokenizer)
         retriever = Retriever(stored.chunks, stored.vectors, sparse,
                               self.config.sparse_weight, self.config.dense_weight)
-        self._state = (stored, tokenizer, retriever)
+        places = {d["path"]: d for d in stored.manifest.get("documents", [])}
+        self._state = (stored, tokenizer, retriever, places)
+        self._tokens = new_cache
 
     @property
     def manifest(self) -> dict:
@@ -145,8 +402,10 @@ class QA:
         return self._state[0].chunks
 
     def documents(self) -> list[dict]:
-        """What is indexed: one dict per document (path, title, sections, passages)."""
-        return [dict(d) for d in self.manifest.get("documents", [])]
+        """What is indexed: one dict per document (path, title, format, sections, passages, sha256;
+        PDF: pages, empty_pages)."""
+        return [{k: v for k, v in d.items() if k not in ("terms", "page_starts")}
+                for d in self.manifest.get("documents", [])]
 
     # ----- questions -----
     def encode_query(self, question: str) -> np.ndarray:
@@ -155,6 +414,8 @@ class QA:
     def ask(self, question: str, k: int = 3) -> Answer:
         """Answer a question with up to k distinct passages, best first.
 
+        A passage that stands word for word in several files is returned once (the best-scored copy).
+
         Raises:
             QuestionError: the question is empty, too long or not text; or k is not positive.
         """
@@ -162,17 +423,71 @@ class QA:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise QuestionError(f"k must be a positive integer, not {k!r}")
         k = min(k, 50)
-        stored, tokenizer, retriever = self._state
+        stored, tokenizer, retriever, places = self._state
         query_vector = self.encode_query(text)
-        scored, coverage, top_cos = retriever.search(query_vector, tokenizer.tokens(text), k)
+        tokens = tokenizer.tokens(text)
+        want = k
+        while True:
+            scored, coverage, top_cos = retriever.search(query_vector, tokens, want)
+            unique, seen = [], set()
+            for s in scored:
+                key = "".join(s.chunk.text.split())
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(s)
+            if len(unique) >= k or len(scored) < want or want >= 4 * k + 10:
+                break
+            want = min(2 * want + len(scored) - len(unique), 4 * k + 10)
+        scored = unique[:k]
         conf = confidence(top_cos, coverage)
-        hits = [Hit(text=s.chunk.text, score=round(s.score, 4),
-                    citation=Citation(source=s.chunk.source, path=s.chunk.path,
-                                      lines=[tuple(r) for r in s.chunk.lines], section=s.chunk.section),
+        hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))
                 for n, s in enumerate(scored)]
         return Answer(question=text, found=bool(hits) and conf >= self.config.min_confidence,
                       hits=hits, confidence=round(conf, 4))
+
+
+def citation_for(chunk: Chunk, places: dict[str, dict]) -> Citation:
+    """The Citation of a passage: line ranges for text files; for other formats the chunk's
+    'lines' are paragraph units (formats.py), turned into paragraphs, or pages and paragraphs."""
+    entry = places.get(chunk.path, {})
+    fmt = entry.get("format", "text")
+    if fmt == "text":
+        return Citation(source=chunk.source, path=chunk.path, lines=[tuple(r) for r in chunk.lines],
+                        section=chunk.section)
+    if fmt == "pdf" and entry.get("page_starts"):
+        starts = tuple(entry["page_starts"])
+        per_page: dict[int, list[int]] = {}
+        for a, b in chunk.lines:
+            for unit in range(a, b + 1):
+                page, paragraph = page_and_paragraph(unit, starts)
+                per_page.setdefault(page, []).append(paragraph)
+        return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
+                        pages=tuple(per_page), paragraphs=tuple((min(v), max(v)) for v in per_page.values()))
+    return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
+                    paragraphs=tuple(tuple(r) for r in chunk.lines))
+
+
+def document_entry(doc: Document, passages: int) -> dict:
+    """The manifest's record of one document: what `documents()` shows, plus the file's hash,
+    its own terms (the index's dictionary is their union, so it can be updated file by file)
+    and, for PDF, where each page starts."""
+    entry = {"path": doc.path, "title": doc.title, "format": doc.format, "sections": list(doc.sections),
+             "passages": passages, "sha256": doc.sha256, "terms": corpus_terms([doc])}
+    if doc.format == "pdf":
+        entry.update(pages=len(doc.page_starts), page_starts=list(doc.page_starts),
+                     empty_pages=list(doc.empty_pages))
+    return entry
+
+
+def _reconstruct(index, ids: list[int]) -> np.ndarray | None:
+    """Stored vectors for `ids` (n, dim), or None when the index kind cannot return them."""
+    if not ids:
+        return np.zeros((0, index.d), dtype=np.float32)
+    try:
+        return np.vstack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+    except RuntimeError:
+        return None
 
 
 __all__ = ["QA", "clean_question", "SourceError"]

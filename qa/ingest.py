@@ -1,4 +1,4 @@
-"""Read .txt/.md files into Documents: decode, find title and headings, repair reading order."""
+"""Read documents: decode text, find title and headings, repair reading order (other formats: formats.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from .errors import SourceError
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+#: Every suffix a folder is searched for (see formats.SUFFIX_FORMATS).
+DOCUMENT_SUFFIXES = TEXT_SUFFIXES + (".html", ".htm", ".docx", ".pdf")
 #: Characters that may end a complete paragraph (sentence enders, closing quotes, colon lead-ins).
 PARAGRAPH_ENDERS = set("。！？!?；;…”’」』）)】:：.")
 CLAUSE_SEPARATORS = re.compile(r"[,，;；]")
@@ -70,6 +72,12 @@ class Document:
     paragraphs: tuple[Paragraph, ...]
     sections: tuple[str, ...]
     line_count: int
+    #: "text" (Piece.line is a file line) or "html"/"docx"/"pdf" (Piece.line is a paragraph unit).
+    format: str = "text"
+    #: PDF only: the first unit number of each page (page n starts at page_starts[n-1]).
+    page_starts: tuple[int, ...] = ()
+    #: PDF only: pages that have no text layer (scanned), reported rather than dropped silently.
+    empty_pages: tuple[int, ...] = ()
 
 
 def join_pieces(pieces) -> str:
@@ -116,7 +124,7 @@ def decode_text(data: bytes, name: str = "<bytes>") -> str:
 
 
 def find_source_files(sources) -> list[Path]:
-    """Expand files and folders into a sorted list of readable text files.
+    """Expand files and folders into a sorted list of document files (.txt .md .html .docx .pdf).
 
     Raises:
         SourceError: a named source does not exist, or nothing readable was found.
@@ -126,7 +134,7 @@ def find_source_files(sources) -> list[Path]:
         p = Path(src)
         if p.is_dir():
             files.extend(f for f in sorted(p.rglob("*"))
-                         if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES
+                         if f.is_file() and f.suffix.lower() in DOCUMENT_SUFFIXES
                          and not any(part.startswith(".") for part in f.relative_to(p).parts))
         elif p.is_file():
             files.append(p)
@@ -134,7 +142,7 @@ def find_source_files(sources) -> list[Path]:
             raise SourceError(f"{src}: no such file or folder")
     unique = sorted({f.resolve() for f in files})
     if not unique:
-        raise SourceError(f"no .txt or .md files found in {', '.join(map(str, sources))}")
+        raise SourceError(f"no .txt, .md, .html, .docx or .pdf files found in {', '.join(map(str, sources))}")
     return unique
 
 
@@ -156,12 +164,22 @@ def load_documents(sources, tokenizer=None) -> list[Document]:
 
 
 def read_document(path: Path, tokenizer=None) -> Document:
-    """Read and parse one file. Raises SourceError when it is not readable text."""
+    """Read and parse one file (format by suffix). Raises SourceError when it cannot be read."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise SourceError(f"{path}: cannot read ({e.strerror})") from e
+    return parse_bytes(data, str(path), tokenizer=tokenizer)
+
+
+def parse_bytes(data: bytes, path: str, tokenizer=None) -> Document:
+    """Parse the bytes of a file named `path` (format by suffix). Raises SourceError."""
+    from .formats import format_of, read_bytes  # local import: formats builds on this module
+
+    fmt = format_of(path)
+    if fmt != "text":
+        return read_bytes(data, path, fmt)
     text = decode_text(data, str(path))
     doc = parse_document(text, str(path), tokenizer=tokenizer)
     return Document(path=doc.path, title=doc.title, sha256=hashlib.sha256(data).hexdigest(),
