@@ -1,0 +1,271 @@
+"""The Gradio chat app: ask questions about the indexed Chinese documents, get passages with citations."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from functools import lru_cache, partial
+
+# Before gradio is imported: it reads this once, at import time.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from qa import QA, Answer, Hit, QAError  # noqa: E402
+from qa.chat import Turn, clean_text, input_problem, resolve, topic_of  # noqa: E402
+from qa.highlight import best_sentence_span  # noqa: E402
+
+log = logging.getLogger("qa.app")
+
+#: Passages per chat answer: the best one, and the rest under "更多相关段落".
+CHAT_K = 4
+#: Largest k the /ask endpoint accepts.
+MAX_K = 20
+#: Questions answered at the same time. The engine is read-only at query time and spends most of
+#: its time in numpy/FAISS (which release the GIL), so a few threads share the cores well.
+CONCURRENCY = 4
+
+#: Example questions, written for the built-in article (not taken from any evaluation set).
+EXAMPLES = (
+    "雍景苑小区的停车管理难题后来怎么样了？",
+    "江湾国际公寓为什么要安装门禁系统？",
+    "“一三角”是哪三方之间的关系？",
+    "How did the Party organisation help with parking in Yongjingyuan?",
+)
+
+#: Styles for the page; also pass to gr.mount_gradio_app(css=CSS) when the demo is mounted elsewhere.
+CSS = """
+.gradio-container, .gradio-container .prose { font-family: "Noto Sans CJK SC", "Noto Sans SC",
+  "PingFang SC", "Microsoft YaHei", sans-serif; }
+.gradio-container .prose { line-height: 1.75; }
+.qa-docs .prose { font-size: 0.92em; }
+mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }
+"""
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=\"'])")
+_MARKDOWN_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that the Chatbot's markdown shows literally: no HTML, links, emphasis, lists or maths.
+
+    Markdown punctuation is backslash-escaped; <, > and & become entities, so `<script>` in a
+    question or a document is shown, never run.
+    """
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape_markdown(text: str) -> str:
+    """Inverse of escape_markdown: the question a user typed, from its chat message."""
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _MARKDOWN_ESCAPED.sub(r"\1", text)
+
+
+def message_text(message) -> str:
+    """The text of a chat message (dict or gr.ChatMessage; content as str or as a list of parts)."""
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", "")
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, (list, tuple)) else [content]
+    texts = [p.get("text", "") if isinstance(p, dict) else getattr(p, "text", "") for p in parts]
+    return "".join(t for t in texts if isinstance(t, str))
+
+
+def user_questions(history) -> list[str]:
+    """The questions asked so far, oldest first, as the user typed them."""
+    out = []
+    for message in history or []:
+        role = message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
+        if role == "user":
+            out.append(unescape_markdown(message_text(message)))
+    return out
+
+
+def with_highlight(text: str, span: tuple[int, int] | None) -> str:
+    """Escaped passage with the sentence at `span` wrapped in <mark>."""
+    if span is None:
+        return escape_markdown(text)
+    a, b = span
+    return (escape_markdown(text[:a]) + "<mark>" + escape_markdown(text[a:b]) + "</mark>"
+            + escape_markdown(text[b:]))
+
+
+def citation_line(hit: Hit) -> str:
+    """The citation as its own line: document title, section heading, line numbers."""
+    return f"出处：{escape_markdown(str(hit.citation))}"
+
+
+def hit_block(hit: Hit, label: str = "") -> str:
+    """One passage for the chat, its citation and relevance score on their own line."""
+    return (f"{label}{escape_markdown(hit.text)}\n\n"
+            f"{citation_line(hit)} · 相关度 {hit.score:.2f}")
+
+
+def answer_messages(turn: Turn, span: tuple[int, int] | None) -> list[dict]:
+    """The assistant's messages for one answered question (markdown, every text escaped)."""
+    answer = turn.answer
+    note = f"*（结合上文“{escape_markdown(turn.topic)}”理解）*\n\n" if turn.combined else ""
+    if not answer.hits:
+        return [{"role": "assistant", "content": note + "**没有找到相关内容。** 索引里还没有文档。"}]
+    if not answer.found:
+        closest = "\n\n".join(hit_block(h, "【低置信度】") for h in answer.hits)
+        return [{"role": "assistant",
+                 "content": f"{note}**没有找到相关内容。** 文档里似乎没有回答这个问题的段落。\n\n"
+                            f"下面是最接近的段落，相关性低，仅供参考：\n\n{closest}"}]
+    best = answer.hits[0]
+    messages = [{"role": "assistant",
+                 "content": f"{note}{with_highlight(best.text, span)}\n\n{citation_line(best)}"}]
+    if len(answer.hits) > 1:
+        more = "\n\n---\n\n".join(hit_block(h) for h in answer.hits[1:])
+        messages.append({"role": "assistant", "content": more,
+                         "metadata": {"title": f"更多相关段落（{len(answer.hits) - 1}）", "status": "done"}})
+    return messages
+
+
+def ask_result(answer: Answer, highlight: str) -> dict:
+    """The JSON object the /ask endpoint returns."""
+    best = answer.best
+    return {
+        "found": answer.found,
+        "passage": best.text if best else "",
+        "citation": str(best.citation) if best else "",
+        "score": best.score if best else 0.0,
+        "confidence": answer.confidence,
+        "highlight": highlight,
+        "hits": [{"text": h.text, "citation": str(h.citation), "score": h.score,
+                  "lines": [list(r) for r in h.citation.lines]} for h in answer.hits],
+    }
+
+
+def documents_markdown(documents: list[dict]) -> str:
+    """The panel that lists what is indexed: title, sections, number of passages."""
+    if not documents:
+        return "### 已收录的文档\n\n（还没有文档）"
+    lines = ["### 已收录的文档"]
+    for d in documents:
+        lines.append(f"**《{escape_markdown(d['title'])}》**  \n{d['passages']} 个段落")
+        lines += [f"- {escape_markdown(s)}" for s in d.get("sections", [])]
+    return "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
+
+
+def description(documents: list[dict]) -> str:
+    """One line saying what the service knows."""
+    titles = "、".join(f"《{escape_markdown(d['title'])}》" for d in documents) or "（还没有文档）"
+    passages = sum(d["passages"] for d in documents)
+    return (f"根据 {len(documents)} 篇文档回答问题：{titles}，共 {passages} 个段落。"
+            "中文、英文提问都可以；每个回答都给出原文段落和出处（文档、章节、行号），可以接着追问。")
+
+
+def build_demo(qa: QA, examples=EXAMPLES) -> gr.Blocks:
+    """The chat page and its API endpoints (`/chat` and `/ask`) over one loaded QA."""
+    documents = qa.documents()  # once: the index does not change while the app runs
+
+    # Follow-ups replay earlier questions (see qa.chat.topic_of); caching the engine's answers
+    # makes that replay free. The engine is deterministic for a given index.
+    @lru_cache(maxsize=1024)
+    def ask_chat(query: str) -> Answer:
+        return qa.ask(query, k=CHAT_K)
+
+    def chat(message: str, history: list) -> list:
+        """Answer one chat message; returns the whole conversation (messages format)."""
+        history = list(history or [])
+        question = clean_text(message)
+        problem = input_problem(question)
+        if problem:
+            # The refused input is not added as a user message: later turns replay the user
+            # messages to resolve follow-ups, and a refused one must not become their topic.
+            return history + [{"role": "assistant", "content": escape_markdown(problem)}]
+        history.append({"role": "user", "content": escape_markdown(question)})
+        try:
+            topic = topic_of(ask_chat, user_questions(history[:-1]))
+            turn = resolve(ask_chat, question, topic)
+            best = turn.answer.best
+            span = best_sentence_span(qa, question, best.text) if best and turn.answer.found else None
+        except QAError as e:
+            log.warning("question refused: %s", e)
+            return history + [{"role": "assistant", "content": escape_markdown(f"无法回答这个问题：{e}")}]
+        return history + answer_messages(turn, span)
+
+    def ask(question: str, k: int = 3) -> dict:
+        """Answer one question; returns {found, passage, citation, score, confidence, highlight, hits}."""
+        text = clean_text(question)
+        problem = input_problem(text)
+        if problem:
+            raise gr.Error(problem)
+        if isinstance(k, float) and k.is_integer():
+            k = int(k)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise gr.Error(f"k 必须是 1 到 {MAX_K} 之间的整数，收到的是 {k!r}。")
+        try:
+            answer = qa.ask(text, k=k)
+        except QAError as e:
+            raise gr.Error(f"无法回答这个问题：{e}") from e
+        span = best_sentence_span(qa, text, answer.best.text) if answer.best else None
+        return ask_result(answer, answer.best.text[span[0]:span[1]] if span else "")
+
+    with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
+        gr.Markdown("# 文档问答")
+        gr.Markdown(description(documents))
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="对话", show_label=False, height=600, latex_delimiters=[], sanitize_html=True,
+                    render_markdown=True, feedback_options=None, group_consecutive_messages=False,
+                    placeholder="在下面输入问题，按回车或点「提问」。")
+                with gr.Row():
+                    box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送；可以接着追问",
+                                     scale=5, max_lines=4, autofocus=True, elem_id="question")
+                    send = gr.Button("提问", variant="primary", scale=1, min_width=80)
+                if examples:
+                    gr.Markdown("**试试这些问题：**")
+                    with gr.Row():
+                        buttons = [gr.Button(e, size="sm", variant="secondary") for e in examples]
+                gr.ClearButton([chatbot, box], value="清空对话", size="sm")
+            with gr.Column(scale=1, min_width=240, elem_classes="qa-docs"):
+                gr.Markdown(documents_markdown(documents))
+
+        gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
+        # Inputs are read when the event fires, so clearing the box at once does not lose the question.
+        gr.on([box.submit, send.click], lambda: "", None, box, queue=False, api_visibility="private")
+        for button, example in zip(buttons if examples else [], examples or [], strict=True):
+            button.click(partial(chat, example), chatbot, chatbot, api_visibility="private")
+        gr.api(ask, api_name="ask")
+    demo.queue(default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str, port: int) -> None:
+    """Serve the demo (blocks until stopped). The one place that decides how the app is served."""
+    demo.launch(server_name=host, server_port=port, share=False, enable_monitoring=False,
+                ssr_mode=False, show_error=False, footer_links=["api"], css=CSS)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """--host/--port/--index-dir; host and port default to GRADIO_SERVER_NAME/GRADIO_SERVER_PORT."""
+    parser = argparse.ArgumentParser(description="文档问答：Gradio chat app over the indexed documents.")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+                        help="address to bind (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--index-dir", default=None, help="index folder (default: $QA_INDEX_DIR or ./index)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        qa = QA(index_dir=args.index_dir)  # model and index load once, here
+    except QAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    launch(build_demo(qa), args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
