@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Security  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .config import MAX_QUESTION_CHARS  # noqa: E402
@@ -114,7 +114,9 @@ def bind_problem(host: str, token: str | None, write_routes: Sequence[str]) -> s
             f"'Authorization: Bearer <token>'), or bind to 127.0.0.1.")
 
 
-_bearer = HTTPBearer(auto_error=False, description="The server's QA_API_TOKEN, as `Authorization: Bearer …`")
+_TOKEN_SCHEME = "QA_API_TOKEN"
+_bearer = HTTPBearer(auto_error=False, scheme_name=_TOKEN_SCHEME,
+                     description="The server's QA_API_TOKEN, as `Authorization: Bearer …`")
 
 
 def require_write_token(
@@ -142,19 +144,38 @@ WRITE = [Depends(require_write_token)]
 
 
 def write_routes(app: FastAPI) -> list[str]:
-    """'METHOD /path' of every route guarded by `require_write_token` (the startup check uses it)."""
-    def guarded(dependant) -> bool:
-        return any(d.call is require_write_token or guarded(d) for d in dependant.dependencies)
+    """'METHOD /path' of every route guarded by `require_write_token` (the startup check uses it).
 
-    found = []
-    for route in app.routes:
-        dependant = getattr(route, "dependant", None)
-        if dependant is not None and guarded(dependant):
-            found += [f"{m} {route.path}" for m in sorted(getattr(route, "methods", ()) or ())]
-    return found
+    Read from a fresh OpenAPI schema, where the token shows as a security requirement: this
+    walks included routers without FastAPI internals. Write routes must stay in the schema.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    return [f"{method.upper()} {path}"
+            for path, operations in schema.get("paths", {}).items()
+            for method, operation in operations.items()
+            if any(_TOKEN_SCHEME in requirement for requirement in operation.get("security", ()))]
 
 
 # ----- request and response bodies (these make /openapi.json) -----
+
+#: A question must hold one character the engine keeps: it drops whitespace, control and invisible
+#: characters (engine.clean_question), so a question of only those is empty. Stated in the schema so
+#: clients (and the fuzzer) know it.
+VISIBLE_CHARACTER = r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]"
+
+
+def _whole_number(value):
+    """k as JSON Schema reads "integer": 3 and 3.0 are fine; "3" and true are client bugs."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("k must be a whole number, e.g. 3")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("k must be a whole number, e.g. 3")
+        return int(value)
+    return value
+
 
 class AskRequest(BaseModel):
     """A question and how many passages to return."""
@@ -162,10 +183,13 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"question": "新江湾城街道的“三驾马车”指的是什么？", "k": 3}]})
 
-    # strict: "3" or true for k, or 42 for the question, are client bugs worth a clear 422.
+    # strict: 42 for the question is a client bug worth a clear 422, not something to stringify.
     question: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_QUESTION_CHARS,
-                                   description="the question, in Chinese or English")]
-    k: Annotated[int, Field(strict=True, ge=1, le=MAX_K, description="how many passages to return")] = 3
+                                   pattern=VISIBLE_CHARACTER,
+                                   description="the question, in Chinese or English (at least one visible "
+                                               "character)")]
+    k: Annotated[int, Field(ge=1, le=MAX_K, description="how many passages to return"),
+                 BeforeValidator(_whole_number)] = 3
 
 
 class CitationOut(BaseModel):
@@ -174,6 +198,12 @@ class CitationOut(BaseModel):
     section: str | None = Field(description="section heading, if any")
     lines: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
         description="1-based inclusive [first, last] line ranges")
+    # Defaults keep the API working with engines that cite text files by lines only.
+    format: str = Field("text", description="source format: text, markdown, docx, html, pdf…")
+    pages: list[int] = Field(default_factory=list, description="PDF: 1-based pages the passage stands on")
+    paragraphs: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="Word/HTML/PDF: 1-based [first, last] paragraph ranges")
+    location: str = Field("", description="the place in the file in Chinese, e.g. 第25–27行")
     display: str = Field(description="the citation as one line of text")
 
 
@@ -238,6 +268,13 @@ def _error(status: int, detail: str, errors: list | None = None, headers: dict |
     return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status, headers=headers)
 
 
+def _message(problem: dict) -> str:
+    """Pydantic's message for one field, minus the regex and the 'Value error, ' prefix."""
+    if problem.get("type") == "string_pattern_mismatch":
+        return "must contain at least one visible character"
+    return str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+
+
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     problems = exc.errors()
     if any(p.get("type") == "json_invalid" for p in problems):
@@ -245,7 +282,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
         return _error(400, f"the request body is not valid JSON ({reason})")
     # Inputs are not echoed back: they can be huge, or hold text that cannot be encoded.
     errors = [{"loc": [str(x) if not isinstance(x, int) else x for x in p.get("loc", ())],
-               "msg": str(p.get("msg", "invalid"))} for p in problems]
+               "msg": _message(p)} for p in problems]
     content_type = request.headers.get("content-type", "")
     if "json" not in content_type.lower() and any(e["loc"] == ["body"] for e in errors):
         detail = "send the body as JSON with 'Content-Type: application/json', e.g. {\"question\": \"…\"}"
@@ -392,11 +429,10 @@ def create_app(qa, demo=None, settings: Settings | None = None) -> FastAPI:
         if manifest is None:
             body = HealthResponse(status="not ready", ready=False, model=None)
             return JSONResponse(body.model_dump(), status_code=503)
-        counts = manifest.get("counts", {})
+        # Counted from the loaded index, not the manifest: its layout belongs to the engine.
         return HealthResponse(status="ready", ready=True, model=manifest.get("model", {}).get("id"),
                               dimension=manifest.get("model", {}).get("dimension"),
-                              documents=int(counts.get("documents", 0)),
-                              passages=int(counts.get("chunks", 0)),
+                              documents=len(current.documents()), passages=len(current.chunks),
                               index_created=manifest.get("created"),
                               index_build_seconds=getattr(current, "build_seconds", None))
 
@@ -410,25 +446,25 @@ def create_app(qa, demo=None, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def build_server(qa, demo=None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 settings: Settings | None = None, log_level: str = "info"):
-    """A configured `uvicorn.Server` for the app (not started); `serve` runs it.
+def build_server(app: FastAPI, log_level: str = "info"):
+    """A configured `uvicorn.Server` for an app from `create_app` (not started; `serve` runs it).
+
+    Host and port come from the app's settings; port 0 picks a free port.
 
     Raises:
         UnsafeBindError: a non-loopback host with write endpoints and no QA_API_TOKEN.
     """
     import uvicorn
 
-    settings = (settings or settings_from_env()).with_changes(host=host, port=port)
-    app = create_app(qa, demo, settings)
-    problem = bind_problem(host, settings.token, write_routes(app))
+    settings: Settings = app.state.settings
+    problem = bind_problem(settings.host, settings.token, write_routes(app))
     if problem:
         raise UnsafeBindError(problem)
-    if not is_loopback(host):
-        log.warning("listening on %s: other machines can reach this server", host)
+    if not is_loopback(settings.host):
+        log.warning("listening on %s: other machines can reach this server", settings.host)
     # No access log: one line per question costs more than the HTTP layer itself under load.
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level=log_level,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False,
+                            log_level=log_level, timeout_graceful_shutdown=5)
     return uvicorn.Server(config)
 
 
@@ -439,7 +475,8 @@ def serve(qa, demo=None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     Raises:
         UnsafeBindError: see `bind_problem`.
     """
-    server = build_server(qa, demo, host, port, settings)
+    settings = (settings or settings_from_env()).with_changes(host=host, port=port)
+    server = build_server(create_app(qa, demo, settings))
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}  (UI: /  REST: /api/ask  docs: /docs)", flush=True)
     server.run()
