@@ -95,35 +95,62 @@ def chunk_id(path: str, lines, text: str) -> int:
 
 
 def windows(spans: list[tuple[int, int]], max_chars: int, overlap: int) -> list[tuple[int, int]]:
-    """Sentence windows [first, last) no longer than max_chars (a longer single sentence stands alone),
-    consecutive windows sharing `overlap` sentences."""
-    if not spans:
-        return []
-    out = []
-    first = 0
-    while True:
-        last = first + 1
-        while last < len(spans) and spans[last][1] - spans[first][0] <= max_chars:
-            last += 1
-        out.append((first, last))
-        if last >= len(spans):
-            return out
-        first = max(first + 1, last - overlap)
+    """Sentence windows [first, last): one centred on each sentence, reaching up to `overlap`
+    sentences to each side while the window stays within max_chars.
+
+    Every sentence is thus the centre of a passage that also carries its context: a question
+    answered by one sentence finds a passage built around that sentence ("sentence window"
+    retrieval), rather than whichever fixed block it happened to fall into.
+    """
+    out: list[tuple[int, int]] = []
+    for centre in range(len(spans)):
+        first, last = centre, centre + 1
+        for _ in range(overlap):
+            if last < len(spans) and spans[last][1] - spans[first][0] <= max_chars:
+                last += 1
+            if first > 0 and spans[last - 1][1] - spans[first - 1][0] <= max_chars:
+                first -= 1
+        if not out or out[-1] != (first, last):
+            out.append((first, last))
+    return out
 
 
-def chunk_paragraph(doc: Document, index: int, paragraph: Paragraph, max_chars: int,
-                    overlap: int) -> list[Chunk]:
-    """Passages of one paragraph: the whole paragraph if short, else overlapping sentence windows."""
-    text = paragraph.text
-    spans = sentence_spans(text)
-    context = paragraph.section or doc.title
+def streams(doc: Document) -> list[tuple[int, tuple[Paragraph, ...]]]:
+    """Runs of consecutive body paragraphs under one section (passages may span paragraphs,
+    never sections); every other paragraph (caption, subtitle) stands alone.
+
+    Returns:
+        (index of the first paragraph, paragraphs) per run.
+    """
+    runs: list[tuple[int, list[Paragraph]]] = []
+    for i, p in enumerate(doc.paragraphs):
+        prev = runs[-1][1][-1] if runs else None
+        if prev is not None and p.kind == "body" and prev.kind == "body" and p.section == prev.section:
+            runs[-1][1].append(p)
+        else:
+            runs.append((i, [p]))
+    return [(i, tuple(ps)) for i, ps in runs]
+
+
+def chunk_stream(doc: Document, index: int, paragraphs: tuple[Paragraph, ...], max_chars: int,
+                 overlap: int) -> list[Chunk]:
+    """Passages of a run of paragraphs: overlapping windows of whole sentences (a sentence never
+    spans two paragraphs), each at most max_chars unless one sentence is longer."""
+    text = "\n".join(p.text for p in paragraphs)
+    pieces = tuple(piece for p in paragraphs for piece in p.pieces)
+    spans, offset = [], 0
+    for p in paragraphs:
+        spans.extend((offset + a, offset + b) for a, b in sentence_spans(p.text))
+        offset += len(p.text) + 1
+    section = paragraphs[0].section
+    context = section or doc.title
     chunks = []
     for first, last in windows(spans, max_chars, overlap):
         start, end = spans[first][0], spans[last - 1][1]
         passage = text[start:end].strip()
-        lines = lines_for_span(paragraph.pieces, text, start, end)
+        lines = lines_for_span(pieces, text, start, end)
         chunks.append(Chunk(id=chunk_id(doc.path, lines, passage), path=doc.path, source=doc.title,
-                            section=paragraph.section, text=passage,
+                            section=section, text=passage,
                             embed_text=f"{context}：{passage}" if context else passage,
                             lines=lines, paragraph=index, sentences=(first, last)))
     return chunks
@@ -133,8 +160,8 @@ def chunk_documents(docs, max_chars: int = 180, overlap: int = 1) -> list[Chunk]
     """All passages of all documents, in document then reading order; duplicates dropped."""
     chunks, seen = [], set()
     for doc in docs:
-        for i, paragraph in enumerate(doc.paragraphs):
-            for c in chunk_paragraph(doc, i, paragraph, max_chars, overlap):
+        for index, paragraphs in streams(doc):
+            for c in chunk_stream(doc, index, paragraphs, max_chars, overlap):
                 if c.id not in seen:
                     seen.add(c.id)
                     chunks.append(c)

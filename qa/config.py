@@ -30,11 +30,11 @@ class Config:
     model: str = DEFAULT_MODEL
     query_prompt: str | None = None
     # Chunking: passages are whole sentences inside one (repaired) paragraph.
-    max_chars: int = 180
-    overlap_sentences: int = 1
+    max_chars: int = 240
+    overlap_sentences: int = 3
     # Fusion: see retrieve.fuse_scores for why these are weights on normalised scores.
-    sparse_weight: float = 0.6
-    dense_weight: float = 0.4
+    sparse_weight: float = 0.35
+    dense_weight: float = 0.65
     # No-answer: a hit is "found" when its confidence reaches this value.
     min_confidence: float = 0.5
 

@@ -425,7 +425,7 @@ class QA:
         k = min(k, 50)
         stored, tokenizer, retriever, places = self._state
         query_vector = self.encode_query(text)
-        tokens = tokenizer.tokens(text)
+        tokens = tokenizer.query_tokens(text)
         want = k
         while True:
             scored, coverage, top_cos = retriever.search(query_vector, tokens, want)
@@ -439,7 +439,7 @@ class QA:
                 break
             want = min(2 * want + len(scored) - len(unique), 4 * k + 10)
         scored = unique[:k]
-        conf = confidence(top_cos, coverage)
+        conf = confidence(top_cos, coverage, retriever.is_cross_lingual(text))
         hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))
                 for n, s in enumerate(scored)]

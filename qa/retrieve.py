@@ -48,14 +48,30 @@ def fuse_scores(sparse: np.ndarray, dense: np.ndarray, coverage: float,
     return (ws * max_normalize(sparse) + wd * cosine_to_unit(dense)) / (ws + wd)
 
 
-def confidence(top_cosine: float, coverage: float, top_sparse_norm_gap: float = 0.0) -> float:
-    """How sure we are that the best passage is relevant, in [0, 1].
+#: Cosine anchors (score 0 at the first, 1 at the second) for the confidence's dense part.
+#: Same-language cosines run high even between unrelated texts (a Chinese question about the
+#: Guangzhou metro reaches 0.3 against this article), while cross-lingual cosines run low even
+#: between a question and its answer (often 0.25-0.4), so each gets its own scale.
+SAME_LANGUAGE_ANCHORS = (0.35, 0.65)
+CROSS_LINGUAL_ANCHORS = (0.10, 0.30)
 
-    Either signal alone can carry an in-domain question (English: high cosine, no coverage;
-    Chinese: full coverage), so they combine as a soft OR.
+
+def confidence(top_cosine: float, coverage: float, cross_lingual: bool = False) -> float:
+    """How sure we are that the corpus answers the question, in [0, 1].
+
+    Two signals, combined as a soft OR (1 - (1-a)(1-b)) since either alone can carry an in-domain
+    question: `coverage`, the share of the question's specific words found in the corpus (the
+    strong signal for a question in the corpus' language), and the best cosine on the scale for
+    the language pair (the only signal when question and corpus share no words, e.g. English
+    questions about a Chinese text).
     """
-    dense_part = float(cosine_to_unit(np.array(top_cosine), floor=0.2, ceiling=0.5))
-    return 1.0 - (1.0 - dense_part) * (1.0 - coverage ** 2)
+    floor, ceiling = CROSS_LINGUAL_ANCHORS if cross_lingual else SAME_LANGUAGE_ANCHORS
+    dense_part = float(np.clip((top_cosine - floor) / (ceiling - floor), 0.0, 1.0))
+    return 1.0 - (1.0 - dense_part) * (1.0 - coverage)
+
+
+def has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,12 @@ class Retriever:
         self.sparse = sparse
         self.sparse_weight = sparse_weight
         self.dense_weight = dense_weight
+        sample = self.chunks[:: max(1, len(self.chunks) // 200)]
+        self.corpus_cjk = bool(sample) and sum(has_cjk(c.text) for c in sample) * 2 > len(sample)
+
+    def is_cross_lingual(self, question: str) -> bool:
+        """Whether the question is in another script than the corpus (their cosines run lower)."""
+        return has_cjk(question) != self.corpus_cjk
 
     def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Cosine of every chunk (exact for the FAISS top candidates, 0 for the rest); shape (n,)."""

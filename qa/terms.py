@@ -125,6 +125,13 @@ class Tokenizer:
                 out.append(word)
         return out
 
+    def query_tokens(self, text: str) -> list[str]:
+        """Search tokens of a question; single characters are dropped when longer words exist,
+        since a lone character (指, 做, 装) matches too much to say what the question is about."""
+        tokens = self.tokens(text)
+        longer = [t for t in tokens if len(t) > 1]
+        return longer or tokens
+
     def known(self, word: str) -> bool:
         return word in self.terms or self._jieba.FREQ.get(word, 0) > 0
 
