@@ -362,7 +362,8 @@ def _convert_answer(answer) -> AskResponse:
     return AskResponse.model_validate(answer.to_dict())
 
 
-def create_app(qa, demo=None, settings: Settings | None = None) -> FastAPI:
+def create_app(qa, demo=None, settings: Settings | None = None,
+               gradio_options: dict | None = None) -> FastAPI:
     """The FastAPI app: JSON routes under /api, OpenAPI at /openapi.json, docs at /docs, and the
     Gradio demo (if given) mounted at "/".
 
@@ -370,6 +371,7 @@ def create_app(qa, demo=None, settings: Settings | None = None) -> FastAPI:
         qa: a loaded `qa.QA`, or None while the index is still loading (then /api/health says so).
         demo: a `gr.Blocks` to serve at "/"; None for the API alone.
         settings: host, token, CORS, limits; default `settings_from_env()`.
+        gradio_options: more keyword arguments for `gr.mount_gradio_app` (css, footer_links, …).
     """
     settings = settings or settings_from_env()
     pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="qa-ask")
@@ -442,7 +444,9 @@ def create_app(qa, demo=None, settings: Settings | None = None) -> FastAPI:
 
         demo.analytics_enabled = False
         # Mounted last: the mount at "/" would otherwise swallow /api and /docs.
-        gr.mount_gradio_app(app, demo, path="/", server_name=settings.host, server_port=settings.port)
+        options = {"ssr_mode": False, "enable_monitoring": False, **(gradio_options or {})}
+        gr.mount_gradio_app(app, demo, path="/", server_name=settings.host, server_port=settings.port,
+                            **options)
     return app
 
 
@@ -469,14 +473,14 @@ def build_server(app: FastAPI, log_level: str = "info"):
 
 
 def serve(qa, demo=None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          settings: Settings | None = None) -> None:
+          settings: Settings | None = None, gradio_options: dict | None = None) -> None:
     """Serve the REST API and the demo from one uvicorn process until interrupted.
 
     Raises:
         UnsafeBindError: see `bind_problem`.
     """
     settings = (settings or settings_from_env()).with_changes(host=host, port=port)
-    server = build_server(create_app(qa, demo, settings))
+    server = build_server(create_app(qa, demo, settings, gradio_options))
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}  (UI: /  REST: /api/ask  docs: /docs)", flush=True)
     server.run()

@@ -360,3 +360,22 @@ def test_real_server_answers_concurrent_clients(live_server):
     for t in threads:
         t.join(timeout=60)
     assert results == [200] * len(questions)
+
+
+def test_app_launch_serves_through_the_rest_server(monkeypatch, qa_builtin):
+    app = pytest.importorskip("app")
+    calls = []
+    monkeypatch.setattr(app, "serve", lambda *a, **kw: calls.append((a, kw)))
+    demo = object()
+    app.launch(demo, "127.0.0.1", 7999, qa=qa_builtin)
+    (args, kwargs), = calls
+    assert args == (qa_builtin, demo, "127.0.0.1", 7999)
+    options = kwargs["gradio_options"]
+    assert options["css"] == app.CSS and options["enable_monitoring"] is False
+
+    def refuse(*a, **kw):
+        raise UnsafeBindError("refusing to listen on 0.0.0.0: set QA_API_TOKEN")
+
+    monkeypatch.setattr(app, "serve", refuse)
+    with pytest.raises(SystemExit, match="QA_API_TOKEN"):
+        app.launch(demo, "0.0.0.0", 7999, qa=qa_builtin)
