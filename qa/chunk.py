@@ -29,19 +29,35 @@ class Chunk:
     lines: tuple[tuple[int, int], ...]
     paragraph: int
     sentences: tuple[int, int]
+    # The sentence the window is centred on, where each sentence starts in `text`, and each
+    # sentence's own line ranges: lets retrieval assemble disjoint passages from windows.
+    centre: int = -1
+    starts: tuple[int, ...] = ()
+    sentence_lines: tuple[tuple[tuple[int, int], ...], ...] = ()
+
+    def sentence_parts(self) -> list[tuple[int, str, tuple[tuple[int, int], ...]]]:
+        """(sentence index, text, line ranges) of each sentence of the window."""
+        first = self.sentences[0]
+        ends = (*self.starts[1:], len(self.text))
+        return [(first + n, self.text[a:b], self.sentence_lines[n])
+                for n, (a, b) in enumerate(zip(self.starts, ends))]
 
     def to_dict(self) -> dict:
         return {"id": self.id, "path": self.path, "source": self.source, "section": self.section,
                 "text": self.text, "embed_text": self.embed_text,
                 "lines": [list(r) for r in self.lines], "paragraph": self.paragraph,
-                "sentences": list(self.sentences)}
+                "sentences": list(self.sentences), "centre": self.centre, "starts": list(self.starts),
+                "sentence_lines": [[list(r) for r in ls] for ls in self.sentence_lines]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Chunk:
         return cls(id=int(d["id"]), path=d["path"], source=d["source"], section=d["section"],
                    text=d["text"], embed_text=d["embed_text"],
                    lines=tuple((int(a), int(b)) for a, b in d["lines"]),
-                   paragraph=int(d["paragraph"]), sentences=tuple(d["sentences"]))
+                   paragraph=int(d["paragraph"]), sentences=tuple(d["sentences"]),
+                   centre=int(d.get("centre", -1)), starts=tuple(int(x) for x in d.get("starts", ())),
+                   sentence_lines=tuple(tuple((int(a), int(b)) for a, b in ls)
+                                        for ls in d.get("sentence_lines", ())))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -95,6 +111,12 @@ def chunk_id(path: str, lines, text: str) -> int:
 
 
 def windows(spans: list[tuple[int, int]], max_chars: int, overlap: int) -> list[tuple[int, int]]:
+    """Sentence windows [first, last), one per centre sentence (see centred_windows)."""
+    return [(first, last) for first, last, _ in centred_windows(spans, max_chars, overlap)]
+
+
+def centred_windows(spans: list[tuple[int, int]], max_chars: int,
+                    overlap: int) -> list[tuple[int, int, int]]:
     """Sentence windows [first, last): one centred on each sentence, reaching up to `overlap`
     sentences to each side while the window stays within max_chars.
 
@@ -102,7 +124,7 @@ def windows(spans: list[tuple[int, int]], max_chars: int, overlap: int) -> list[
     answered by one sentence finds a passage built around that sentence ("sentence window"
     retrieval), rather than whichever fixed block it happened to fall into.
     """
-    out: list[tuple[int, int]] = []
+    out: list[tuple[int, int, int]] = []
     for centre in range(len(spans)):
         first, last = centre, centre + 1
         for _ in range(overlap):
@@ -110,8 +132,8 @@ def windows(spans: list[tuple[int, int]], max_chars: int, overlap: int) -> list[
                 last += 1
             if first > 0 and spans[last - 1][1] - spans[first - 1][0] <= max_chars:
                 first -= 1
-        if not out or out[-1] != (first, last):
-            out.append((first, last))
+        if not out or out[-1][:2] != (first, last):
+            out.append((first, last, centre))
     return out
 
 
@@ -145,14 +167,17 @@ def chunk_stream(doc: Document, index: int, paragraphs: tuple[Paragraph, ...], m
     section = paragraphs[0].section
     context = section or doc.title
     chunks = []
-    for first, last in windows(spans, max_chars, overlap):
+    for first, last, centre in centred_windows(spans, max_chars, overlap):
         start, end = spans[first][0], spans[last - 1][1]
-        passage = text[start:end].strip()
+        passage = text[start:end]
         lines = lines_for_span(pieces, text, start, end)
         chunks.append(Chunk(id=chunk_id(doc.path, lines, passage), path=doc.path, source=doc.title,
                             section=section, text=passage,
                             embed_text=f"{context}：{passage}" if context else passage,
-                            lines=lines, paragraph=index, sentences=(first, last)))
+                            lines=lines, paragraph=index, sentences=(first, last), centre=centre,
+                            starts=tuple(a - start for a, _ in spans[first:last]),
+                            sentence_lines=tuple(lines_for_span(pieces, text, a, b)
+                                                 for a, b in spans[first:last])))
     return chunks
 
 

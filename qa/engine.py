@@ -279,8 +279,7 @@ class QA:
                   "updated": [p for p in read if p in old_entries and p not in skipped],
                   "removed": sorted(p for p in drop if p not in entries),
                   "skipped": [{"path": p, "reason": skipped[p]["reason"]} for p in read if p in skipped],
-                  "unchanged": len(keep), "embedded": len(todo), "reused": len(chunks) - len(todo)
-                  if reused is not None else 0}
+                  "unchanged": len(keep), "embedded": len(todo), "reused": len(chunks) - len(todo)}
         return new, report
 
     # ----- managing the knowledge base -----
@@ -388,7 +387,7 @@ class QA:
             tokens.append(t)
         sparse = SparseIndex(tokens, tokenizer)
         retriever = Retriever(stored.chunks, stored.vectors, sparse,
-                              self.config.sparse_weight, self.config.dense_weight)
+                              self.config.sparse_weight, self.config.dense_weight, self.config.max_chars)
         places = {d["path"]: d for d in stored.manifest.get("documents", [])}
         self._state = (stored, tokenizer, retriever, places)
         self._tokens = new_cache

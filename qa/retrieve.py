@@ -5,12 +5,12 @@ Fusion maths and the confidence are small pure functions so that they can be tes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import vectors as vec
-from .chunk import Chunk, split_sentences
+from .chunk import Chunk
 from .sparse import SparseIndex
 
 DENSE_CANDIDATES = 50
@@ -85,13 +85,16 @@ class Scored:
 class Retriever:
     """Scores chunks for a question vector and its tokens."""
 
-    def __init__(self, chunks, vector_index, sparse: SparseIndex, sparse_weight: float, dense_weight: float):
+    def __init__(self, chunks, vector_index, sparse: SparseIndex, sparse_weight: float, dense_weight: float,
+                 max_chars: int = 240):
         self.chunks = list(chunks)
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         self.vector_index = vector_index
         self.sparse = sparse
         self.sparse_weight = sparse_weight
         self.dense_weight = dense_weight
+        self.max_chars = max_chars
+        self.sentences = sentence_table(self.chunks)
         sample = self.chunks[:: max(1, len(self.chunks) // 200)]
         self.corpus_cjk = bool(sample) and sum(has_cjk(c.text) for c in sample) * 2 > len(sample)
 
@@ -107,7 +110,8 @@ class Retriever:
             out[self.position[int(i)]] = s
         return out
 
-    def search(self, query_vector: np.ndarray, tokens: list[str], k: int) -> tuple[list[Scored], float, float]:
+    def search(self, query_vector: np.ndarray, tokens: list[str],
+               k: int) -> tuple[list[Scored], float, float]:
         """Top passages, the question's lexical coverage, and the best cosine."""
         if not self.chunks:
             return [], 0.0, 0.0
@@ -116,38 +120,77 @@ class Retriever:
         coverage = self.sparse.coverage(tokens)
         fused = fuse_scores(sparse, dense, coverage, self.sparse_weight, self.dense_weight)
         order = np.argsort(-fused, kind="stable")
-        picked: list[Scored] = []
-        for i in order[: max(4 * k, 10)]:
-            cand = Scored(self.chunks[i], float(fused[i]), float(dense[i]), float(sparse[i]))
-            for n, prev in enumerate(picked):
-                merged = merge_windows(prev.chunk, cand.chunk)
-                if merged is not None:
-                    picked[n] = Scored(merged, prev.score, max(prev.dense, cand.dense), prev.sparse)
-                    break
-            else:
-                picked.append(cand)
-            if len(picked) >= k:
+        passages: list[Passage] = []
+        for i in order[: max(8 * k, 20)]:
+            self._place(passages, self.chunks[i], float(fused[i]), float(dense[i]), float(sparse[i]))
+            if len(passages) >= k:
                 break
-        return picked, coverage, float(dense.max())
+        return [p.scored(self.sentences) for p in passages], coverage, float(dense.max())
+
+    def _place(self, passages: list[Passage], chunk: Chunk, score: float, dense: float, sparse: float) -> None:
+        """Add a window to the passages so that no sentence is shown twice.
+
+        A window whose centre sentence is already shown adds nothing; one that overlaps a shown
+        passage extends it while the result stays readable (1.5 x max_chars), else only its part
+        around its centre that is not yet shown becomes a passage of its own.
+        """
+        key = (chunk.path, chunk.paragraph)
+        first, last = chunk.sentences
+        centre = chunk.centre if chunk.centre >= 0 else first
+        same = [p for p in passages if p.key == key]
+        if any(p.first <= centre < p.last for p in same):
+            return
+        for p in same:
+            if first <= p.last and p.first <= last:
+                lo, hi = min(first, p.first), max(last, p.last)
+                if self._chars(key, lo, hi) <= 1.5 * self.max_chars and not any(
+                        q is not p and q.first < hi and lo < q.last for q in same):
+                    p.first, p.last = lo, hi
+                    return
+        for p in same:  # trim to the unshown part around the centre
+            if p.last <= centre:
+                first = max(first, p.last)
+            elif p.first > centre:
+                last = min(last, p.first)
+        passages.append(Passage(key, first, last, chunk, score, dense, sparse))
+
+    def _chars(self, key, first: int, last: int) -> int:
+        table = self.sentences[key]
+        return sum(len(table[i][0]) for i in range(first, last) if i in table)
 
 
-def merge_windows(a: Chunk, b: Chunk) -> Chunk | None:
-    """One passage for two windows of the same paragraph that overlap or touch, else None."""
-    if a.path != b.path or a.paragraph != b.paragraph:
-        return None
-    (a0, a1), (b0, b1) = a.sentences, b.sentences
-    if b0 > a1 or a0 > b1:
-        return None
-    first, second = (a, b) if a0 <= b0 else (b, a)
-    f0, f1 = first.sentences
-    s0, s1 = second.sentences
-    if s1 <= f1:
-        return first
-    extra = split_sentences(second.text)[f1 - s0:]
-    text = first.text + "".join(extra)
-    lines = list(first.lines)
-    for r in second.lines:
-        if r not in lines:
-            lines.append(r)
-    return Chunk(id=first.id, path=first.path, source=first.source, section=first.section, text=text,
-                 embed_text=text, lines=tuple(lines), paragraph=first.paragraph, sentences=(f0, s1))
+class Passage:
+    """A run of sentences [first, last) of one stream, being assembled from windows."""
+
+    def __init__(self, key, first, last, chunk, score, dense, sparse):
+        self.key, self.first, self.last = key, first, last
+        self.chunk, self.score, self.dense, self.sparse = chunk, score, dense, sparse
+
+    def scored(self, sentences) -> Scored:
+        table = sentences.get(self.key, {})
+        parts = [table[i] for i in range(self.first, self.last) if i in table]
+        if not parts:
+            return Scored(self.chunk, self.score, self.dense, self.sparse)
+        text = "".join(t for t, _ in parts).strip()
+        lines: list[tuple[int, int]] = []
+        for _, ranges in parts:
+            for a, b in ranges:
+                if lines and lines[-1][0] <= a <= lines[-1][1] + 1 and b >= lines[-1][0]:
+                    lines[-1] = (lines[-1][0], max(lines[-1][1], b))
+                elif (a, b) not in lines:
+                    lines.append((a, b))
+        chunk = replace(self.chunk, text=text, lines=tuple(lines), sentences=(self.first, self.last))
+        return Scored(chunk, self.score, self.dense, self.sparse)
+
+
+def sentence_table(chunks) -> dict:
+    """(path, stream) -> {sentence index: (text, line ranges)}, gathered from the windows."""
+    table: dict = {}
+    for c in chunks:
+        if c.starts:
+            rows = table.setdefault((c.path, c.paragraph), {})
+            for i, text, lines in c.sentence_parts():
+                # inside a window a sentence keeps the line break that follows its paragraph
+                if len(text) > len(rows.get(i, ("",))[0]):
+                    rows[i] = (text, lines)
+    return table
