@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from functools import lru_cache, partial
 
 # Before gradio is imported: it reads this once, at import time.
@@ -16,7 +17,7 @@ import gradio as gr  # noqa: E402
 
 from qa import QA, Answer, Hit, QAError  # noqa: E402
 from qa.chat import Turn, clean_text, input_problem, resolve, topic_of  # noqa: E402
-from qa.highlight import best_sentence_span  # noqa: E402
+from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 from qa.server import UnsafeBindError, serve  # noqa: E402
 
 log = logging.getLogger("qa.app")
@@ -161,9 +162,26 @@ def description(documents: list[dict]) -> str:
             "中文、英文提问都可以；每个回答都给出原文段落和出处（文档、章节、行号），可以接着追问。")
 
 
-def build_demo(qa: QA, examples=EXAMPLES) -> gr.Blocks:
-    """The chat page and its API endpoints (`/chat` and `/ask`) over one loaded QA."""
+def warm_up(qa: QA, sentence_vectors: SentenceVectors) -> None:
+    """Pay one-off costs before the first visitor does: the first search (lazy initialisation in
+    the tokenizer and encoder, ~2 s) and the sentence embeddings used for highlighting (~5 s)."""
+    try:
+        qa.ask(qa.documents()[0]["title"] if qa.documents() else "warm up", k=1)
+        sentence_vectors.warm([c.text for c in qa.chunks])
+    except Exception:  # noqa: BLE001 - warming is an optimisation; a failure here must not stop the app
+        log.exception("warm-up failed; answers will still work, the first ones more slowly")
+
+
+def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
+    """The chat page and its API endpoints (`/chat` and `/ask`) over one loaded QA.
+
+    Args:
+        warm: embed the corpus sentences for highlighting in a background thread right away.
+    """
     documents = qa.documents()  # once: the index does not change while the app runs
+    sentence_vectors = SentenceVectors(qa)
+    if warm:
+        threading.Thread(target=warm_up, args=(qa, sentence_vectors), name="qa-warm-up", daemon=True).start()
 
     # Follow-ups replay earlier questions (see qa.chat.topic_of); caching the engine's answers
     # makes that replay free. The engine is deterministic for a given index.
@@ -184,8 +202,8 @@ def build_demo(qa: QA, examples=EXAMPLES) -> gr.Blocks:
         try:
             topic = topic_of(ask_chat, user_questions(history[:-1]))
             turn = resolve(ask_chat, question, topic)
-            best = turn.answer.best
-            span = best_sentence_span(qa, question, best.text) if best and turn.answer.found else None
+            best = turn.answer.best if turn.answer.found else None
+            span = best_sentence_span(qa, question, best.text, sentence_vectors) if best else None
         except QAError as e:
             log.warning("question refused: %s", e)
             return history + [{"role": "assistant", "content": escape_markdown(f"无法回答这个问题：{e}")}]
@@ -205,7 +223,7 @@ def build_demo(qa: QA, examples=EXAMPLES) -> gr.Blocks:
             answer = qa.ask(text, k=k)
         except QAError as e:
             raise gr.Error(f"无法回答这个问题：{e}") from e
-        span = best_sentence_span(qa, text, answer.best.text) if answer.best else None
+        span = best_sentence_span(qa, text, answer.best.text, sentence_vectors) if answer.best else None
         return ask_result(answer, answer.best.text[span[0]:span[1]] if span else "")
 
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:

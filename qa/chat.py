@@ -48,7 +48,10 @@ def clean_text(text) -> str:
     if not isinstance(text, str):
         text = str(text)
     text = text.encode("utf-8", "replace").decode("utf-8")
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") else c for c in text)
+    # Control characters separate words (tab, newline); format characters (zero-width space, BOM,
+    # direction marks) are invisible inside words, so they go without leaving a gap.
+    text = "".join(" " if unicodedata.category(c) == "Cc" else
+                   "" if unicodedata.category(c) in ("Cf", "Cs", "Co", "Cn") else c for c in text)
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 

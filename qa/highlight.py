@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import embed
@@ -37,18 +39,51 @@ def sentence_scores(question: str, sentences: list[str], question_vector: np.nda
     return overlap + sentence_vectors @ question_vector
 
 
-def best_sentence_span(qa, question: str, passage: str) -> tuple[int, int] | None:
+class SentenceVectors:
+    """Embeddings of passage sentences, computed once per sentence and kept (thread-safe).
+
+    Embedding a passage's sentences costs ~30 ms each with the built-in encoder, far more than the
+    search itself; the corpus is fixed while the app runs, so each sentence is embedded once, and
+    `warm` can embed the whole corpus in the background after start-up.
+    """
+
+    def __init__(self, qa):
+        self.qa = qa
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, sentences: list[str]) -> np.ndarray:
+        """Vectors of the sentences; shape (len(sentences), dim)."""
+        missing = list(dict.fromkeys(s for s in sentences if s not in self._vectors))
+        if missing:
+            vectors = embed.encode(self.qa.encoder, missing, prompt=self.qa.passage_prompt)
+            with self._lock:
+                self._vectors.update(zip(missing, vectors, strict=True))
+        return np.stack([self._vectors[s] for s in sentences])
+
+    def warm(self, passages, batch: int = 64) -> None:
+        """Embed every sentence of the passages (run it in a background thread)."""
+        sentences = list(dict.fromkeys(p[a:b] for p in passages for a, b in sentence_spans(p)))
+        for i in range(0, len(sentences), batch):
+            self(sentences[i:i + batch])
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+
+def best_sentence_span(qa, question: str, passage: str,
+                       sentence_vectors: SentenceVectors | None = None) -> tuple[int, int] | None:
     """Character span [start, end) of the passage's sentence that best answers the question.
 
     Returns None when the passage has at most one sentence (highlighting all of it says nothing).
     Args:
-        qa: a QA whose encoder embeds question and sentences.
+        qa: a QA whose encoder embeds the question (and the sentences, without `sentence_vectors`).
     """
     spans = sentence_spans(passage)
     if len(spans) < 2:
         return None
     sentences = [passage[a:b] for a, b in spans]
-    vectors = embed.encode(qa.encoder, sentences, prompt=qa.passage_prompt)
+    vectors = (sentence_vectors or SentenceVectors(qa))(sentences)
     scores = sentence_scores(question, sentences, qa.encode_query(question), vectors)
     a, b = spans[int(np.argmax(scores))]
     sentence = passage[a:b]
