@@ -1,0 +1,277 @@
+"""Load test of POST /api/ask on a real server: sequential and 16 concurrent clients vs in-process ask().
+
+Usage:
+    python benchmarks/load_rest.py                 # starts `python app.py` on a free port, measures, stops it
+    python benchmarks/load_rest.py --url http://127.0.0.1:7860   # measure a server that is already running
+
+Steps: (1) in-process baseline in this process: median ask() latency, and how many ask() calls one
+thread completes per second; (2) sequential HTTP: median /api/ask latency over one keep-alive
+connection; (3) concurrent: N clients in a closed loop for D seconds with wrk (C, from Debian) or,
+without wrk, an async httpx client: p50/p99 latency, requests/s and errors.
+Every loop is bounded in count and time and targets 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Our own questions about the built-in article (none from the shared evaluation set).
+QUESTIONS = [
+    "新江湾城街道的“三驾马车”指的是哪三方？",
+    "江湾国际公寓的业委会主任叫什么名字？",
+    "雍景苑小区后来怎样处理随意停车的居民？",
+    "“业委会规范化建设委员”能在什么情况下提供支持？",
+    "党建引领功能实体化建设包括哪些框架结构？",
+    "居民区党组织如何协调业委会和物业之间的矛盾？",
+    "林路交叉任职到了哪个组织？",
+    "What does the street office do when residents ignore parking rules?",
+    "How many residents agreed to the parking regulations?",
+    "新江湾城街道属于上海哪个区？",
+    "“四平台”是做什么用的？",
+    "小区物业管理遇到突发事件时谁来帮忙？",
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ----- (1) in-process baseline -----
+
+def in_process(index_dir: Path, n: int, seconds: float) -> dict:
+    from qa import QA
+
+    qa = QA(index_dir=index_dir)
+    for q in QUESTIONS:  # warm-up: first calls pay for lazy imports and caches
+        qa.ask(q)
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        qa.ask(QUESTIONS[i % len(QUESTIONS)], k=3)
+        times.append(time.perf_counter() - start)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        qa.ask(QUESTIONS[done % len(QUESTIONS)], k=3)
+        done += 1
+    elapsed = time.perf_counter() - start
+    return {"median_ms": statistics.median(times) * 1000, "p99_ms": percentile(times, 99) * 1000,
+            "calls": n, "loop_per_s": done / elapsed, "loop_calls": done}
+
+
+# ----- (2) sequential HTTP -----
+
+def body(i: int, k: int = 3) -> bytes:
+    return json.dumps({"question": QUESTIONS[i % len(QUESTIONS)], "k": k}, ensure_ascii=False).encode()
+
+
+def sequential(url: str, n: int) -> dict:
+    """Median latency over one keep-alive connection (http.client: the lightest Python client)."""
+    parsed = urlparse(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    times, errors = [], 0
+    for i in range(n + 20):
+        start = time.perf_counter()
+        conn.request("POST", "/api/ask", body=body(i), headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status != 200 or not json.loads(payload)["hits"]:
+            errors += 1
+        if i >= 20:  # the first requests warm up the server's pool and caches
+            times.append(elapsed)
+    conn.close()
+    return {"median_ms": statistics.median(times) * 1000, "p99_ms": percentile(times, 99) * 1000,
+            "requests": n, "errors": errors}
+
+
+# ----- (3) concurrent clients -----
+
+WRK_SCRIPT = """
+local bodies = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/api/ask", {["Content-Type"] = "application/json"}, bodies[(n %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "connect": %%d, "read": %%d, ' ..
+    '"write": %%d, "status": %%d, "timeout": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
+    '"max_us": %%d}\\n', summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def concurrent_wrk(url: str, clients: int, seconds: float) -> dict:
+    # Raw UTF-8 in the Lua literals: LuaJIT has no \u escapes.
+    lua_bodies = ", ".join(json.dumps(body(i).decode(), ensure_ascii=False) for i in range(len(QUESTIONS)))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % lua_bodies)
+    try:
+        # One wrk thread: it is C and light, and every core it takes is one the server does not get.
+        run = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "10s",
+                              "-s", f.name, url], capture_output=True, text=True, timeout=seconds + 60)
+    finally:
+        os.unlink(f.name)
+    found = re.search(r"WRKJSON (\{.*\})", run.stdout)
+    if run.returncode != 0 or not found:
+        raise SystemExit(f"wrk failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
+    data = json.loads(found.group(1))
+    errors = data["connect"] + data["read"] + data["write"] + data["status"] + data["timeout"]
+    return {"tool": "wrk 1 thread", "clients": clients, "requests": data["requests"],
+            "per_s": data["requests"] / (data["duration_us"] / 1e6), "p50_ms": data["p50_us"] / 1000,
+            "p90_ms": data["p90_us"] / 1000, "p99_ms": data["p99_us"] / 1000, "max_ms": data["max_us"] / 1000,
+            "errors": errors, "error_detail": {k: data[k] for k in ("connect", "read", "write", "status",
+                                                                   "timeout")}}
+
+
+def concurrent_httpx(url: str, clients: int, seconds: float) -> dict:
+    import httpx
+
+    async def run() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+            stop = time.perf_counter() + seconds
+
+            async def worker(w: int):
+                nonlocal errors
+                i = w
+                while time.perf_counter() < stop:
+                    start = time.perf_counter()
+                    try:
+                        r = await client.post("/api/ask", content=body(i),
+                                              headers={"Content-Type": "application/json"})
+                        if r.status_code != 200:
+                            errors += 1
+                    except httpx.HTTPError:
+                        errors += 1
+                    latencies.append(time.perf_counter() - start)
+                    i += clients
+
+            began = time.perf_counter()
+            await asyncio.gather(*(worker(w) for w in range(clients)))
+            elapsed = time.perf_counter() - began
+        return {"tool": "httpx async", "clients": clients, "requests": len(latencies),
+                "per_s": len(latencies) / elapsed, "p50_ms": percentile(latencies, 50) * 1000,
+                "p90_ms": percentile(latencies, 90) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+                "max_ms": max(latencies) * 1000, "errors": errors}
+
+    return asyncio.run(run())
+
+
+# ----- driver -----
+
+def start_server(index_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
+                             "--index-dir", str(index_dir)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early:\n{proc.stderr.read()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("server did not become ready in 180 s")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="measure this running server instead of starting app.py")
+    parser.add_argument("--index-dir", type=Path, default=Path(tempfile.gettempdir()) / "qa-load-rest-index")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20, help="length of the concurrent run")
+    parser.add_argument("-n", type=int, default=300, help="sequential calls (in-process and HTTP)")
+    parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rest.json")
+    args = parser.parse_args(argv)
+    tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
+
+    print("in-process baseline …", flush=True)
+    base = in_process(args.index_dir, args.n, seconds=min(args.seconds, 10))
+    proc = None
+    try:
+        if args.url:
+            url = args.url.rstrip("/")
+        else:
+            port = free_port()
+            print(f"starting app.py on port {port} …", flush=True)
+            proc = start_server(args.index_dir, port)
+            url = f"http://127.0.0.1:{port}"
+        print("sequential HTTP …", flush=True)
+        seq = sequential(url, args.n)
+        print(f"{args.clients} concurrent clients for {args.seconds:.0f} s with {tool} …", flush=True)
+        conc = (concurrent_wrk if tool == "wrk" else concurrent_httpx)(url, args.clients, args.seconds)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_avg_before": os.getloadavg()[0]},
+        "in_process": base, "sequential_http": seq, "concurrent_http": conc,
+        "overhead_ms": seq["median_ms"] - base["median_ms"],
+        "throughput_ratio": conc["per_s"] / base["loop_per_s"],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    print(f"\nin-process ask(): median {base['median_ms']:.2f} ms; "
+          f"one thread {base['loop_per_s']:.1f} asks/s")
+    print(f"sequential /api/ask: median {seq['median_ms']:.2f} ms (+{report['overhead_ms']:.2f} ms; "
+          f"target <= +10 ms: {ok(report['overhead_ms'] <= 10)}), errors {seq['errors']}")
+    print(f"{conc['clients']} clients ({conc['tool']}): {conc['per_s']:.1f} req/s, "
+          f"p50 {conc['p50_ms']:.1f} ms, "
+          f"p99 {conc['p99_ms']:.1f} ms (target <= 150: {ok(conc['p99_ms'] <= 150)}), "
+          f"errors {conc['errors']} (target 0: {ok(conc['errors'] == 0 and seq['errors'] == 0)})")
+    print(f"throughput ratio {report['throughput_ratio']:.2f} (target >= 0.70: "
+          f"{ok(report['throughput_ratio'] >= 0.7)})")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
