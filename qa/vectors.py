@@ -1,31 +1,137 @@
-"""The FAISS vector index: exact inner product over normalised vectors, with stable ids."""
+"""The FAISS vector index: inner product over normalised vectors with stable ids, exact or IVF by size."""
 
 from __future__ import annotations
+
+import contextlib
 
 import faiss
 import numpy as np
 
+#: Up to this many vectors the index is exact (flat); above it, IVF. One exact query over 512-d
+#: float32 costs 1-2 ms per 10k vectors on one core, so about 50k is where it passes 10 ms
+#: (benchmarks/run.py, stage "choice", measures exact, IVF and HNSW on the same vectors).
+EXACT_MAX = 50_000
 
-def make_vector_index(dim: int, n: int = 0) -> faiss.Index:
+#: Vectors sampled per IVF list to train the coarse quantizer (FAISS warns below 39).
+TRAIN_PER_LIST = 48
+
+
+def ivf_lists(n: int) -> int:
+    """Number of IVF lists for `n` vectors: the power of two nearest sqrt(n), at least 64."""
+    return max(64, 1 << round(np.log2(max(n, 1)) / 2))
+
+
+def ivf_probes(nlist: int) -> int:
+    """Lists scanned per query: 1/16 of them, at least 16 (recall@10 >= 0.95 in the benchmark)."""
+    return min(nlist, max(16, nlist // 16))
+
+
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+
+
+def preferred_kind(n: int, exact_max: int = EXACT_MAX) -> str:
+    """The index kind for `n` vectors: "flat" (exact) up to `exact_max`, else "ivf"."""
+    return "flat" if n <= exact_max else "ivf"
+
+
+def make_vector_index(dim: int, n: int = 0, exact_max: int = EXACT_MAX, kind: str = "auto") -> faiss.Index:
     """An empty id-mapped FAISS index suited to about `n` vectors of dimension `dim`.
 
-    Inner product on L2-normalised vectors is cosine similarity.
+    Inner product on L2-normalised vectors is cosine similarity. Exact search scans every vector,
+    so above `exact_max` vectors the index is IVF (inverted lists over k-means cells, probing
+    `ivf_probes` cells per query); it must be trained (build_vector_index does that). IVF beat
+    HNSW here: recall@10 above 0.95 either way, but HNSW took ~25x longer to build (100k vectors:
+    83 s against 3 s on 2 cores), too slow at a million.
+
+    Args:
+        kind: "auto" (by size), or "flat", "ivf", "hnsw" to force one (benchmarks, tests).
     """
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind == "auto":
+        kind = preferred_kind(n, exact_max)
+    if kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind == "ivf":
+        nlist = ivf_lists(n)
+        index = faiss.index_factory(dim, f"IDMap2,IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+        faiss.extract_index_ivf(index).nprobe = ivf_probes(nlist)  # stored by faiss.write_index
+        return index
+    if kind == "hnsw":
+        index = faiss.index_factory(dim, f"IDMap2,HNSW{HNSW_M},Flat", faiss.METRIC_INNER_PRODUCT)
+        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+        return index
+    raise ValueError(f"unknown vector index kind {kind!r}: auto, flat, ivf or hnsw")
 
 
-def build_vector_index(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
-    """Index `vectors` (n, dim) float32 under int64 `ids` (n,)."""
-    index = make_vector_index(vectors.shape[1], len(vectors))
-    if len(vectors):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                           np.ascontiguousarray(ids, dtype=np.int64))
+def index_kind(index: faiss.Index) -> str:
+    """"flat", "ivf" or "hnsw": what an (id-mapped) index searches with."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+    if isinstance(inner, faiss.IndexIVF):
+        return "ivf"
+    if isinstance(inner, faiss.IndexHNSW):
+        return "hnsw"
+    return "flat"
+
+
+def build_vector_index(vectors: np.ndarray, ids: np.ndarray, exact_max: int = EXACT_MAX,
+                       kind: str = "auto") -> faiss.Index:
+    """Index `vectors` (n, dim) float32 under int64 `ids` (n,); trains the index if it needs it."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = make_vector_index(vectors.shape[1], len(vectors), exact_max=exact_max, kind=kind)
+    if not len(vectors):
+        return index
+    if not index.is_trained:
+        ivf = faiss.extract_index_ivf(index)
+        sample = vectors
+        if len(vectors) > TRAIN_PER_LIST * ivf.nlist:
+            pick = np.random.default_rng(0).choice(len(vectors), TRAIN_PER_LIST * ivf.nlist, replace=False)
+            sample = vectors[np.sort(pick)]
+        ivf.cp.niter = 10  # k-means iterations: the default 25 triples the training for no recall gain
+        index.train(sample)
+    index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+    if index_kind(index) == "ivf":
+        # lets reconstruct() give stored vectors back (reused on incremental updates) and keeps
+        # remove_ids working; written and read with the index
+        faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
     return index
+
+
+def _search_params(index: faiss.Index):
+    """Search-time parameters from the index itself, never below the defaults set at build.
+
+    faiss.write_index stores nprobe/efSearch, but an index written elsewhere may carry FAISS's
+    defaults (nprobe=1), so the floor is applied on every search.
+    """
+    kind = index_kind(index)
+    if kind == "ivf":
+        ivf = faiss.extract_index_ivf(index)
+        return faiss.SearchParametersIVF(nprobe=max(ivf.nprobe, ivf_probes(ivf.nlist)))
+    if kind == "hnsw":
+        hnsw = faiss.downcast_index(index.index).hnsw
+        return faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, HNSW_EF_SEARCH))
+    return None
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run FAISS single-threaded in this thread for one query.
+
+    One query gains nothing from OpenMP, and waking its team costs more than the search: the
+    threads then spin while the encoder's BLAS runs, which made ask() ~6 ms slower on 2 cores.
+    """
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, ids) for one query vector (dim,); ids of -1 are padding and removed."""
     k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+    with _one_thread():
+        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
+                                   params=_search_params(index))
     keep = ids[0] >= 0
     return scores[0][keep], ids[0][keep]
