@@ -169,10 +169,10 @@ VISIBLE_CHARACTER = r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]"
 def _whole_number(value):
     """k as JSON Schema reads "integer": 3 and 3.0 are fine; "3" and true are client bugs."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("k must be a whole number, e.g. 3")
+        raise ValueError("must be a whole number, e.g. 3")
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError("k must be a whole number, e.g. 3")
+            raise ValueError("must be a whole number, e.g. 3")
         return int(value)
     return value
 
@@ -292,13 +292,30 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return _error(422, detail or "invalid request", errors)
 
 
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why json.loads refused a body (FastAPI reports every such case as one vague 400)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the request body is nested too deeply to be read as JSON"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "the request body holds a number with too many digits"
+    return "the request body cannot be read as JSON"
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A bug, not a client mistake: log it with its traceback, answer in the API's error shape.
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _error(500, "internal error; the server log has the details")
+
+
 async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 413:
         limit = request.app.state.settings.max_body_bytes
         detail = f"the request body is too large (at most {limit} bytes)"
     elif exc.status_code == 400 and detail == "There was an error parsing the body":
-        detail = "the request body cannot be read as JSON (is it UTF-8?)"
+        detail = _unreadable_body(exc.__cause__)
     return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
@@ -389,6 +406,7 @@ def create_app(qa, demo=None, settings: Settings | None = None,
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(QAError, _on_qa_error)
+    app.add_exception_handler(Exception, _on_unexpected)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),

@@ -113,7 +113,11 @@ def test_openapi_and_docs(client):
 
 @pytest.mark.parametrize("raw,status,contains", [
     (b"{bad json", 400, "not valid JSON"),
-    (b'{"question": "\xff\xfe\xfd"}', 400, "UTF-8"),                  # invalid UTF-8
+    (b'{"question": "\xff\xfe\xfd"}', 400, "not valid UTF-8"),        # invalid UTF-8
+    (b"[" * 30_000, 400, "nested too deeply"),
+    (b'{"question": "a", "k": 1' + b"0" * 5000 + b"}", 400, "too many digits"),
+    (b'{"question": "a", "k": NaN}', 422, "whole number"),
+    (b'{"question": "a", "k": 1e400}', 422, "whole number"),
     (b'{"question": "\\ud800 alone"}', 422, "question"),              # lone surrogate
     (b"", 422, "Field required"),
     (b"null", 422, "dictionary"),
@@ -206,6 +210,13 @@ def test_engine_errors_map_to_statuses(error, status):
     assert ERROR_STATUS[type(error)] == status
     with TestClient(create_app(StubQA(error), settings=Settings())) as c:
         assert_error(c.post("/api/ask", json={"question": Q_PARTY}), status, str(error))
+
+
+def test_engine_bug_is_a_json_500(caplog):
+    with TestClient(create_app(StubQA(KeyError("bug")), settings=Settings()),
+                    raise_server_exceptions=False) as c:
+        assert_error(c.post("/api/ask", json={"question": Q_PARTY}), 500, "internal error")
+    assert "unexpected error on POST /api/ask" in caplog.text
 
 
 def test_not_ready_without_an_engine():
