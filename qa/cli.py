@@ -1,4 +1,4 @@
-"""Command line: python -m qa index|ask|eval."""
+"""Command line: python -m qa index|ask|eval|add|remove|list."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from .errors import QAError
 
@@ -13,6 +14,41 @@ from .errors import QAError
 def _qa(args, rebuild: bool = False):
     from .engine import QA
     return QA(sources=args.sources or None, index_dir=args.index_dir, model=args.model, rebuild=rebuild)
+
+
+def _kb(args, paths=None):
+    """The knowledge base in --index-dir; a new one holds just `paths` (not the built-in article)."""
+    from .config import default_index_dir
+    from .engine import QA
+    from .store import MANIFEST
+
+    index_dir = args.index_dir or default_index_dir()
+    if paths and not (Path(index_dir) / MANIFEST).exists():
+        return QA(sources=paths, index_dir=index_dir, model=args.model), True
+    return QA(index_dir=index_dir, model=args.model), False
+
+
+def _print_report(report: dict) -> None:
+    for key, label in (("added", "added"), ("updated", "updated"), ("removed", "removed")):
+        for path in report.get(key, []):
+            print(f"{label:8} {path}")
+    for s in report.get("skipped", []):
+        print(f"skipped  {s['path']}: {s['reason']}")
+    print(f"{report.get('embedded', 0)} passages embedded, {report.get('reused', 0)} reused, "
+          f"{report.get('unchanged', 0)} documents unchanged ({report.get('seconds', 0):.2f} s)")
+
+
+def _print_list(qa) -> None:
+    docs = qa.documents()
+    for d in docs:
+        extra = f", {d['pages']} pages" if d.get("pages") else ""
+        if d.get("empty_pages"):
+            extra += f" (no text on pages {', '.join(map(str, d['empty_pages']))})"
+        print(f"{d['passages']:5} passages  {d['format']:5}  {d['path']}  《{d['title']}》{extra}")
+    for s in qa.skipped():
+        print(f"  skipped  {s['path']}: {s['reason']}")
+    print(f"{len(docs)} documents, {len(qa.chunks)} passages in {qa.index_dir}; sources: "
+          + ", ".join(map(str, qa.sources)))
 
 
 def main(argv=None) -> int:
@@ -41,6 +77,20 @@ def main(argv=None) -> int:
     p_eval.add_argument("--json", action="store_true")
     p_eval.add_argument("--show", action="store_true", help="print each question's result")
     common(p_eval)
+
+    def kb_common(p):
+        p.add_argument("--index-dir", default=None, help="index folder (default: $QA_INDEX_DIR or ./index)")
+        p.add_argument("--model", default=None, help="embedding model id or path (default: built-in USE)")
+
+    p_add = sub.add_parser("add", help="add files or folders to the knowledge base (embeds only new text)")
+    p_add.add_argument("paths", nargs="+", help=".txt .md .html .docx .pdf files or folders")
+    kb_common(p_add)
+    p_remove = sub.add_parser("remove", help="take files or folders out of the knowledge base")
+    p_remove.add_argument("paths", nargs="+")
+    kb_common(p_remove)
+    p_list = sub.add_parser("list", help="list the documents of the knowledge base")
+    p_list.add_argument("--json", action="store_true")
+    kb_common(p_list)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(message)s")
@@ -50,9 +100,11 @@ def main(argv=None) -> int:
                 args.sources = (args.sources or []) + args.paths
             qa = _qa(args, rebuild=args.force)
             m = qa.manifest
-            state = f"built in {qa.build_seconds:.2f} s" if qa.build_seconds is not None else "already current"
-            print(f"index {qa.index_dir}: {m['counts']['documents']} documents, {m['counts']['chunks']} passages,"
+            state = "already current" if qa.build_seconds is None else f"updated in {qa.build_seconds:.2f} s"
+            print(f"index {qa.index_dir}: {len(qa.documents())} documents, {len(qa.chunks)} passages,"
                   f" model {m['model']['id']} ({state})")
+            for s in qa.skipped():
+                print(f"skipped  {s['path']}: {s['reason']}")
         elif args.command == "ask":
             answer = _qa(args).ask(args.question, k=args.k)
             if args.json:
@@ -62,6 +114,19 @@ def main(argv=None) -> int:
                     print("没有找到相关内容。最接近的段落（可信度低）：")
                 for n, hit in enumerate(answer.hits, start=1):
                     print(f"[{n}] {hit.text}\n    —— {hit.citation}  (score {hit.score:.3f})")
+        elif args.command == "add":
+            qa, created = _kb(args, args.paths)
+            _print_report(qa.last_update if created else qa.add(args.paths))
+        elif args.command == "remove":
+            qa, _ = _kb(args)
+            _print_report(qa.remove(args.paths))
+        elif args.command == "list":
+            qa, _ = _kb(args)
+            if args.json:
+                print(json.dumps({"documents": qa.documents(), "skipped": qa.skipped(),
+                                  "sources": [str(s) for s in qa.sources]}, ensure_ascii=False, indent=1))
+            else:
+                _print_list(qa)
         elif args.command == "eval":
             from .evaluate import evaluate, format_report, load_questions
             report = evaluate(_qa(args), load_questions(args.file), k=args.k)

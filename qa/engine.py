@@ -376,7 +376,7 @@ class QA:
         if old is not None and old[1].terms == terms:
             tokenizer, cache = old[1], self._tokens
         else:
-            tokenizer, cache = Tokenizer(terms), {}
+            tokenizer, cache = tokenizer_for(terms), {}
         tokens, new_cache = [], {}
         for c in stored.chunks:
             key = c.text if c.section is None else f"{c.section} {c.text}"
@@ -444,6 +444,23 @@ class QA:
                 for n, s in enumerate(scored)]
         return Answer(question=text, found=bool(hits) and conf >= self.config.min_confidence,
                       hits=hits, confidence=round(conf, 4))
+
+
+_tokenizers: dict[frozenset, Tokenizer] = {}
+_tokenizers_lock = threading.Lock()
+
+
+def tokenizer_for(terms: frozenset) -> Tokenizer:
+    """A Tokenizer with these terms, shared by engines with the same dictionary (building one
+    loads jieba's dictionary, about 1-2 s); the last few are kept."""
+    with _tokenizers_lock:
+        tok = _tokenizers.get(terms)
+        if tok is None:
+            tok = Tokenizer(terms)
+            if len(_tokenizers) >= 4:
+                _tokenizers.pop(next(iter(_tokenizers)))
+            _tokenizers[terms] = tok
+        return tok
 
 
 def citation_for(chunk: Chunk, places: dict[str, dict]) -> Citation:

@@ -8,8 +8,9 @@ Layout of the index folder::
 
 Data files get a fresh build name each time and are fsynced before manifest.json is replaced
 with os.replace, so a reader sees either the old index or the new one, never half of one; a
-crash leaves at worst unreferenced files, removed at the next build. The manifest records the
-SHA-256 of each data file, so truncation or corruption is detected on open.
+crash leaves at worst unreferenced files, removed at the next build. A process that read the old
+manifest an instant before a swap and finds its files gone re-reads the manifest (load retries).
+The manifest records the SHA-256 of each data file, so truncation or corruption is detected on open.
 """
 
 from __future__ import annotations
@@ -75,7 +76,18 @@ class StoredIndex:
             IndexCorruptError: the manifest or a data file is unreadable, truncated or inconsistent.
         """
         folder = Path(folder)
-        manifest = read_manifest(folder)
+        for attempt in range(3):
+            manifest = read_manifest(folder)
+            try:
+                return cls._load(folder, manifest)
+            except IndexCorruptError:
+                # Another process may have swapped in a new build since we read the manifest.
+                if attempt == 2 or read_manifest(folder).get("build") == manifest.get("build"):
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load(cls, folder: Path, manifest: dict) -> StoredIndex:
         try:
             data = manifest["data"]
             paths = {k: folder / data[k]["file"] for k in ("vectors", "chunks")}
@@ -107,8 +119,9 @@ def read_manifest(folder: Path) -> dict:
     except (OSError, ValueError) as e:
         raise IndexCorruptError(f"{path} is unreadable: {e}") from e
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexCorruptError(f"{path}: index format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}"
-                                f" is not {FORMAT_VERSION}; rebuild with `python -m qa index`")
+        found = manifest.get("format_version") if isinstance(manifest, dict) else "?"
+        raise IndexCorruptError(f"{path}: index format {found} is not {FORMAT_VERSION}; "
+                                f"rebuild with `python -m qa index`")
     return manifest
 
 

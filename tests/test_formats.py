@@ -145,7 +145,8 @@ def test_citation_rendering_per_format():
     assert str(text) == "《文》 · 一 · 第3–5行" and text.location == "第3–5行"
     word = Citation(source="规则", path="r.docx", lines=[], format="docx", paragraphs=((4, 5),))
     assert str(word) == "《规则》 · 第4–5段"
-    pdf = Citation(source="办法", path="b.pdf", lines=[], format="pdf", pages=(1, 2), paragraphs=((4, 4), (1, 1)))
+    pdf = Citation(source="办法", path="b.pdf", lines=[], format="pdf", pages=(1, 2),
+                   paragraphs=((4, 4), (1, 1)))
     assert pdf.location == "第1页第4段、第2页第1段"
     d = pdf.to_dict()
     assert d["pages"] == [1, 2] and d["display"] == "《办法》 · 第1页第4段、第2页第1段" and d["lines"] == []
