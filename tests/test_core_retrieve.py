@@ -1,0 +1,187 @@
+"""Retrieval maths (normalisation, fusion, confidence), FAISS against brute-force numpy, BM25 and terms."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from qa.retrieve import (
+    CROSS_LINGUAL_ANCHORS,
+    SAME_LANGUAGE_ANCHORS,
+    confidence,
+    cosine_to_unit,
+    fuse_scores,
+    has_cjk,
+    max_normalize,
+)
+from qa.sparse import SparseIndex
+from qa.terms import STOPWORDS, Tokenizer, extract_terms
+from qa.vectors import build_vector_index, search
+
+
+def test_max_normalize_scales_by_the_best_and_keeps_zeros():
+    out = max_normalize(np.array([0.0, 2.0, 8.0, 4.0], dtype=np.float32))
+    assert out.tolist() == [0.0, 0.25, 1.0, 0.5]
+    zeros = max_normalize(np.zeros(5, dtype=np.float32))
+    assert zeros.tolist() == [0.0] * 5 and zeros.shape == (5,)
+    assert max_normalize(np.array([], dtype=np.float32)).size == 0
+    assert max_normalize(np.array([3.0])).tolist() == [1.0]
+
+
+def test_cosine_to_unit_clips_to_its_anchors():
+    cos = np.array([-1.0, 0.0, 0.1, 0.35, 0.6, 0.9, 1.0])
+    assert np.allclose(cosine_to_unit(cos), [0, 0, 0, 0.5, 1, 1, 1])
+    assert np.allclose(cosine_to_unit(np.array([0.2, 0.3]), floor=0.2, ceiling=0.4), [0.0, 0.5])
+    x = np.linspace(-1, 1, 101)
+    assert np.all(np.diff(cosine_to_unit(x)) >= 0)
+
+
+def test_fusion_without_coverage_is_the_dense_ranking_alone():
+    rng = np.random.default_rng(1)
+    dense = rng.uniform(0.0, 0.7, 50).astype(np.float32)
+    sparse = rng.uniform(0.0, 12.0, 50).astype(np.float32)
+    fused = fuse_scores(sparse, dense, coverage=0.0, sparse_weight=0.35, dense_weight=0.65)
+    assert np.allclose(fused, cosine_to_unit(dense))
+    unclipped = (dense > 0.1) & (dense < 0.6)
+    assert np.array_equal(np.argsort(-fused[unclipped], kind="stable"),
+                          np.argsort(-dense[unclipped], kind="stable"))
+
+
+def test_fusion_with_full_coverage_mixes_both_signals():
+    dense = np.array([0.50, 0.45, 0.20], dtype=np.float32)
+    sparse = np.array([0.0, 9.0, 3.0], dtype=np.float32)
+    fused = fuse_scores(sparse, dense, coverage=1.0, sparse_weight=0.35, dense_weight=0.65)
+    expected = 0.35 * max_normalize(sparse) + 0.65 * cosine_to_unit(dense)
+    assert np.allclose(fused, expected)
+    # the second passage wins on words although the first is closer in meaning
+    assert np.argmax(fused) == 1 and np.argmax(dense) == 0
+    alone = fuse_scores(sparse, dense, coverage=0.0, sparse_weight=0.35, dense_weight=0.65)
+    assert np.argmax(alone) == 0
+    half = fuse_scores(sparse, dense, coverage=0.5, sparse_weight=0.35, dense_weight=0.65)
+    assert alone[1] < half[1] < fused[1]
+    assert np.all((fused >= 0) & (fused <= 1))
+
+
+def test_confidence_is_monotone_and_bounded():
+    cosines = np.linspace(-0.2, 1.0, 25)
+    coverages = np.linspace(0.0, 1.0, 11)
+    for cross in (False, True):
+        grid = np.array([[confidence(float(c), float(v), cross) for v in coverages] for c in cosines])
+        assert np.all((grid >= 0) & (grid <= 1))
+        assert np.all(np.diff(grid, axis=0) >= -1e-12)  # rises with the cosine
+        assert np.all(np.diff(grid, axis=1) >= -1e-12)  # rises with the coverage
+        assert grid[-1, -1] == 1.0 and grid[0, 0] == 0.0
+    assert confidence(0.0, 1.0) == 1.0  # full coverage alone is enough
+    assert confidence(1.0, 0.0) == 1.0  # a near-identical passage alone is enough
+
+
+def test_cross_lingual_anchors_are_lower_than_same_language():
+    assert CROSS_LINGUAL_ANCHORS[0] < SAME_LANGUAGE_ANCHORS[0]
+    assert CROSS_LINGUAL_ANCHORS[1] < SAME_LANGUAGE_ANCHORS[1]
+    for cos in (0.15, 0.25, 0.35, 0.5):
+        assert confidence(cos, 0.0, cross_lingual=True) >= confidence(cos, 0.0, cross_lingual=False)
+    assert confidence(0.3, 0.0, cross_lingual=True) > confidence(0.3, 0.0, cross_lingual=False)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("雍景苑的停车难题", True), ("How was parking solved?", False), ("Parking 停车", True),
+    ("", False), ("１２３ＡＢＣ", False), ("㐀", True),
+])
+def test_has_cjk(text, expected):
+    assert has_cjk(text) is expected
+
+
+@pytest.mark.parametrize("n, dim, k", [(300, 32, 10), (1000, 64, 25), (7, 16, 20)])
+def test_faiss_search_equals_brute_force_numpy(n, dim, k):
+    rng = np.random.default_rng(n)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = rng.choice(2 ** 62, size=n, replace=False).astype(np.int64)
+    index = build_vector_index(vectors, ids)
+    for _ in range(5):
+        q = rng.normal(size=dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        scores, found = search(index, q, k)
+        dots = vectors @ q
+        top = np.argsort(-dots)[: min(k, n)]
+        assert len(found) == min(k, n)
+        assert found.tolist() == ids[top].tolist()
+        assert np.allclose(scores, dots[top], atol=1e-5)
+        assert np.all(np.diff(scores) <= 1e-7)
+
+
+def test_faiss_search_finds_a_stored_vector_itself():
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(50, 24)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = build_vector_index(vectors, np.arange(100, 150, dtype=np.int64))
+    scores, found = search(index, vectors[17], 1)
+    assert found.tolist() == [117] and abs(scores[0] - 1.0) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return Tokenizer({"三驾马车", "雍景苑"})
+
+
+def test_bm25_ranks_the_passage_with_the_words_first(tokenizer):
+    texts = ["雍景苑小区出现过停车管理难题。", "江湾国际公寓的绿化带焕然一新。", "业委会和物业公司群策群力。",
+             "居民区“三驾马车”协同前进。"]
+    index = SparseIndex([tokenizer.tokens(t) for t in texts], tokenizer)
+    scores = index.scores(tokenizer.query_tokens("雍景苑的停车难题"))
+    assert scores.shape == (4,) and int(np.argmax(scores)) == 0 and scores[1] == 0
+    assert int(np.argmax(index.scores(tokenizer.query_tokens("三驾马车是什么？")))) == 3
+    assert not index.scores(tokenizer.query_tokens("红烧肉")).any()
+    assert not index.scores([]).any()
+
+
+def test_coverage_is_the_share_of_specific_words_found(tokenizer):
+    texts = ["雍景苑小区出现过停车管理难题。", "居民区“三驾马车”协同前进。"]
+    index = SparseIndex([tokenizer.tokens(t) for t in texts], tokenizer)
+    inside = index.coverage(tokenizer.query_tokens("雍景苑停车管理"))
+    outside = index.coverage(tokenizer.query_tokens("红烧肉菜谱"))
+    mixed = index.coverage(tokenizer.query_tokens("雍景苑红烧肉"))
+    assert inside == pytest.approx(1.0)
+    assert outside == 0.0
+    assert 0.0 < mixed < 1.0
+    assert index.coverage([]) == 0.0
+
+
+def test_empty_sparse_index_scores_nothing(tokenizer):
+    index = SparseIndex([], tokenizer)
+    assert index.scores(tokenizer.query_tokens("停车")).shape == (0,)
+
+
+def test_terms_keep_quoted_expressions_and_their_items():
+    terms = extract_terms(["居民区“三驾马车”协同前进", "围绕“一点、一线、一圆”的框架", "《人才库实施方案》"])
+    assert {"三驾马车", "一点", "一线", "一圆", "人才库实施方案"} <= terms
+    assert all(2 <= len(t) <= 12 for t in terms)
+    assert extract_terms(["没有引号的句子。"]) == set()
+
+
+def test_question_frame_words_are_not_search_tokens(tokenizer):
+    for word in ("什么", "怎么", "哪些", "是否", "the", "what"):
+        assert word in STOPWORDS
+    tokens = tokenizer.query_tokens("雍景苑是什么？")
+    assert "雍景苑" in tokens
+    assert not set(tokens) & STOPWORDS
+
+
+def test_tokenizer_keeps_its_terms_whole_and_leaves_others_alone():
+    plain = Tokenizer()
+    with_terms = Tokenizer({"江湾国际"})
+    assert "江湾国际" in with_terms.cut_plain("江湾国际公寓")
+    assert "江湾国际" not in plain.cut_plain("江湾国际公寓")
+    # duplicated to catch a shared (global) jieba dictionary
+    assert "江湾国际" not in Tokenizer().cut_plain("江湾国际公寓")
+
+
+def test_pairs_of_confidence_inputs_are_commutative_in_effect():
+    # the soft OR: swapping which signal carries the evidence gives the same confidence
+    lo, hi = SAME_LANGUAGE_ANCHORS
+    for a, b in itertools.product([0.0, 0.3, 0.7, 1.0], repeat=2):
+        cos = lo + a * (hi - lo)
+        other = lo + b * (hi - lo)
+        assert confidence(cos, b) == pytest.approx(confidence(other, a))
