@@ -36,7 +36,7 @@ class Config:
     sparse_weight: float = 0.35
     dense_weight: float = 0.65
     # No-answer: a hit is "found" when its confidence reaches this value.
-    min_confidence: float = 0.5
+    min_confidence: float = 0.4
 
     def index_settings(self) -> dict:
         """The fields that, when changed, make a stored index stale."""

@@ -7,7 +7,7 @@ import math
 import bm25s
 import numpy as np
 
-from .terms import Tokenizer
+from .terms import PINYIN_MARK, Tokenizer
 
 
 class SparseIndex:
@@ -43,9 +43,17 @@ class SparseIndex:
         frequencies): a question whose specific words (红烧肉, router, 北京) are absent from the corpus
         is about something else, even if it shares common words (上海, 小区) with it.
         """
-        words = list(dict.fromkeys(t for t in tokens if len(t) >= 2 or not t.isascii()))
+        words = list(dict.fromkeys(t for t in tokens if not t.startswith(("#", PINYIN_MARK))
+                                   and (len(t) >= 2 or not t.isascii())))
         if not words:
             return 0.0
+        romanized = [t[1:] for t in tokens if t.startswith(PINYIN_MARK) and t in self.df]
+        if romanized:
+            # a Latin-script question naming the corpus' names in pinyin: the share of its words
+            # that spell such a name
+            latin = [w for w in words if w.isascii()]
+            spelled = [w for w in latin if any(w in r for r in romanized)]
+            return len(spelled) / len(latin) if latin else 0.0
         total = self.tokenizer.total_freq
         found = weight_sum = 0.0
         for w in words:

@@ -27,6 +27,7 @@ STOPWORDS = frozenset("""
 的 了 是 在 和 与 及 或 有 也 都 就 而 又 对 把 被 为 以 于 之 其 这 那 此 个 们 着 过 吗 呢 吧 啊 呀
 什么 怎么 怎样 怎么样 如何 哪 哪些 哪个 哪里 哪儿 哪位 哪天 哪年 谁 几 几个 第几 多少 为何 为什么 是否
 请问 一下 么 意思 指的是 名字 叫做 包括 包含 具体 主要 内容 情况 介绍 告诉 说说 讲讲 由谁 谁来
+多久 多长时间 什么时候 何时 哪一年 样子 怎么办 有没有 能否 可以
 a an the of to in on at for and or is are was were be been do does did how what which who whom
 why when where i you my your it its this that with by from as about please tell me
 """.split())
@@ -34,6 +35,7 @@ why when where i you my your it its this that with by from as about please tell 
 #: A string that recurs this often in a corpus and that jieba would cut apart is taken as a term.
 MIN_TERM_COUNT = 3
 _FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此个们着过也都就而又并从向将")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 _NGRAM_CHARS = re.compile(r"[\u4e00-\u9fff]{3,}")
 
 _lock = threading.Lock()
@@ -63,6 +65,39 @@ def extract_terms(texts) -> set[str]:
                 if 2 <= len(item) <= 8:
                     terms.add(item)
     return {t for t in terms if _WORD.search(t)}
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Overlapping character pairs of each Chinese run, marked with "#" so they never collide
+    with a word: they let BM25 reward a question that repeats the text's own wording even where
+    the segmenter cut the two differently."""
+    out = []
+    for run in _CJK_RUN.findall(text):
+        out.extend("#" + run[i:i + 2] for i in range(len(run) - 1))
+    return out
+
+
+PINYIN_MARK = "~"
+_LATIN_WORD = re.compile(r"[a-z]+")
+
+
+def pinyin_tokens(words) -> list[str]:
+    """Toneless pinyin of Chinese words, marked "~" (新江湾 -> ~xinjiangwan, 林路 -> ~linlu).
+
+    Names are what an English question about a Chinese text spells in pinyin (Xinjiangwan,
+    Yongjingyuan, Gu Jun); matching them lets BM25 help where the dense side is weakest.
+    """
+    from pypinyin import lazy_pinyin
+
+    return [PINYIN_MARK + "".join(lazy_pinyin(w)) for w in words]
+
+
+def romanized_runs(text: str, longest: int = 3) -> list[str]:
+    """Pinyin-token candidates of a Latin-script question: each run of 1-3 consecutive words
+    joined ("gu jun" -> ~gujun), since pinyin names are written as one word or as syllables."""
+    words = [w for w in _LATIN_WORD.findall(text) if w not in STOPWORDS]
+    return [PINYIN_MARK + "".join(words[i:i + n]) for n in range(1, longest + 1)
+            for i in range(len(words) - n + 1)]
 
 
 def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT,
@@ -103,7 +138,8 @@ def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT
 class Tokenizer:
     """A private jieba dictionary plus the corpus terms (jieba's global one is left untouched)."""
 
-    def __init__(self, terms=()):
+    def __init__(self, terms=(), bigrams: bool = True):
+        self.bigrams = bigrams
         self._jieba = jieba.Tokenizer()
         self._jieba.initialize()
         self.terms = frozenset(terms)
@@ -123,14 +159,21 @@ class Tokenizer:
             word = word.strip()
             if word and _WORD.search(word) and word not in STOPWORDS:
                 out.append(word)
+        if self.bigrams:
+            out.extend(char_bigrams(norm))
+        out.extend(pinyin_tokens(w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)))
         return out
 
     def query_tokens(self, text: str) -> list[str]:
         """Search tokens of a question; single characters are dropped when longer words exist,
-        since a lone character (指, 做, 装) matches too much to say what the question is about."""
-        tokens = self.tokens(text)
+        since a lone character (指, 做, 装) matches too much to say what the question is about.
+        A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
+        tokens = [t for t in self.tokens(text) if not t.startswith(PINYIN_MARK)]
         longer = [t for t in tokens if len(t) > 1]
-        return longer or tokens
+        tokens = longer or tokens
+        if not _CJK_RUN.search(text):
+            tokens.extend(romanized_runs(normalize(text)))
+        return tokens
 
     def known(self, word: str) -> bool:
         return word in self.terms or self._jieba.FREQ.get(word, 0) > 0
