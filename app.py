@@ -98,7 +98,7 @@ def with_highlight(text: str, span: tuple[int, int] | None) -> str:
 
 def citation_line(hit: Hit) -> str:
     """The citation as its own line: document title, section heading, line numbers."""
-    return f"出处：{escape_markdown(str(hit.citation))}"
+    return f"**出处：**{escape_markdown(str(hit.citation))}"
 
 
 def hit_block(hit: Hit, label: str = "") -> str:

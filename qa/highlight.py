@@ -9,6 +9,10 @@ import numpy as np
 from . import embed
 from .chunk import sentence_spans
 
+#: Function and question characters: a bigram with one of them ("区的", "怎么") says how a
+#: question is phrased, not what it is about.
+_FUNCTION_CHARS = frozenset("的了是在和与及或也都就而又把被之其这那此们着过吗呢吧啊呀么什怎哪谁几何如")
+
 
 def char_bigrams(text: str) -> set[str]:
     """Overlapping two-character pieces of the letters, digits and CJK characters of `text`.
@@ -17,12 +21,13 @@ def char_bigrams(text: str) -> set[str]:
     管理 with "停车管理难题"), which is enough to compare one question with a few sentences.
     """
     chars = [c.lower() for c in text if c.isalnum()]
-    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+    return {a + b for a, b in zip(chars, chars[1:], strict=False)
+            if a not in _FUNCTION_CHARS and b not in _FUNCTION_CHARS}
 
 
 def sentence_scores(question: str, sentences: list[str], question_vector: np.ndarray | None = None,
                     sentence_vectors: np.ndarray | None = None) -> np.ndarray:
-    """How well each sentence answers the question: shared bigrams plus cosine similarity.
+    """How well each sentence answers the question: shared bigrams (weighted) plus cosine similarity.
 
     Bigram overlap carries Chinese questions; the cosine (when vectors are given) carries English
     ones, which share no characters with a Chinese text.
@@ -33,10 +38,19 @@ def sentence_scores(question: str, sentences: list[str], question_vector: np.nda
         array of shape (len(sentences),); higher is better.
     """
     asked = char_bigrams(question)
-    overlap = np.array([len(asked & char_bigrams(s)) / len(asked) if asked else 0.0 for s in sentences])
+    grams = [char_bigrams(s) & asked for s in sentences]
+    # A bigram found in every sentence (the passage's subject, 雍景苑) does not tell them apart;
+    # one found in a single sentence (条例, 制定) does: weigh each by its rarity in the passage.
+    df = {g: sum(g in shared for shared in grams) for g in asked}
+    weight = {g: np.log(1 + len(sentences) / df[g]) if df[g] else 0.0 for g in asked}
+    total = sum(np.log(1 + len(sentences)) for _ in asked)
+    overlap = np.array([sum(weight[g] for g in shared) / total if total else 0.0 for shared in grams])
     if question_vector is None or sentence_vectors is None or not len(sentences):
         return overlap
-    return overlap + sentence_vectors @ question_vector
+    cosine = sentence_vectors @ question_vector
+    # The cosine favours short sentences that merely name the subject; where words are shared it
+    # only breaks ties. Without shared words (an English question) it decides alone.
+    return overlap + 0.1 * cosine if overlap.max() > 0 else cosine
 
 
 class SentenceVectors:

@@ -56,6 +56,16 @@ def test_escape_markdown_round_trips_and_leaves_no_markup(text):
         assert f"\\{special}" in escaped or special not in text
 
 
+def test_highlight_prefers_the_sentence_with_the_question_s_distinctive_words():
+    from qa.highlight import sentence_scores
+
+    sentences = ["去年,桃园小区出现过停车难题。", "居委会牵头制定了停车公约,居民投票通过。",
+                 "桃园小区的停车状况好转。"]
+    scores = sentence_scores("桃园小区的停车公约是怎么制定的？", sentences)
+    assert scores.argmax() == 1
+    assert sentence_scores("How?", sentences).max() == 0  # nothing shared: no lexical evidence
+
+
 def test_documents_panel_and_description_list_the_index(qa_builtin):
     documents = qa_builtin.documents()
     panel = app.documents_markdown(documents)
@@ -188,7 +198,7 @@ def test_chat_answers_with_passage_and_citation_on_its_own_line(client, qa_built
     best = qa_builtin.ask(IN_DOMAIN, k=app.CHAT_K).best
     assert history[0]["role"] == "user" and text_of(history[0]) == app.escape_markdown(IN_DOMAIN)
     reply = text_of(history[1])
-    assert f"\n\n出处：{app.escape_markdown(str(best.citation))}" in reply
+    assert f"\n\n**出处：**{app.escape_markdown(str(best.citation))}" in reply
     assert "<mark>" in reply
     first_sentence_start = app.escape_markdown(best.text.split("。")[0][:8])
     assert first_sentence_start in reply.replace("<mark>", "").replace("</mark>", "")
