@@ -24,7 +24,7 @@ from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files,
 from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
 from .store import StoredIndex, build_lock, read_manifest
-from .terms import Tokenizer, corpus_terms, default_tokenizer
+from .terms import Tokenizer, corpus_terms, default_tokenizer, normalize
 from .vectors import build_vector_index
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,10 @@ class QA:
         self.query_prompt = self.config.query_prompt if self.config.query_prompt is not None \
             else embed.prompt_for(self.config.model, embed.QUERY_PROMPTS)
         self.passage_prompt = embed.prompt_for(self.config.model, embed.PASSAGE_PROMPTS)
-        # Serialises updates in this process; build_lock does it across processes.
-        self._lock = threading.Lock()
+        # Serialises updates in this process (re-entrant: add/remove hold it while they compute the
+        # new source list and sync, so two concurrent adds cannot lose one); build_lock does it
+        # across processes.
+        self._lock = threading.RLock()
         self._state: tuple | None = None
         self._tokens: dict[str, list[str]] = {}
         self.build_seconds: float | None = None
@@ -297,7 +299,10 @@ class QA:
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        parsed = dict(parsed or {})
+        with self._lock:
+            return self._add(paths, dict(parsed or {}))
+
+    def _add(self, paths, parsed: dict[str, Document]) -> dict:
         new_sources = list(self.sources)
         excluded = set(self.excluded)
         for p in paths:
@@ -323,6 +328,10 @@ class QA:
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
+        with self._lock:
+            return self._remove(paths)
+
+    def _remove(self, paths) -> dict:
         sources = list(self.sources)
         excluded = set(self.excluded)
         known = set(self._state[0].manifest.get("source_hashes", {}))
@@ -368,19 +377,27 @@ class QA:
     def _activate(self, stored: StoredIndex) -> None:
         """Swap in a loaded index (one assignment, so concurrent readers see old or new).
 
-        Token lists are reused for passages whose text is unchanged while the term dictionary is
-        the same, so that an update re-tokenizes only the new passages.
+        Token lists are reused for passages whose text is unchanged, so that an update tokenizes
+        only the new passages. When an update adds or drops dictionary terms, passages that
+        contain one of those terms are re-tokenized too: a jieba word changes the segmentation
+        only where it matches (its frequency also shifts the dictionary total, by ~1e-3 in log
+        probability, which moves no cut in practice).
         """
         terms = frozenset(stored.manifest.get("terms", ()))
         old = self._state
-        if old is not None and old[1].terms == terms:
-            tokenizer, cache = old[1], self._tokens
+        if old is not None:
+            changed = terms ^ old[1].terms
+            tokenizer, cache = (tokenizer_for(terms) if changed else old[1]), self._tokens
         else:
-            tokenizer, cache = tokenizer_for(terms), {}
+            changed, tokenizer, cache = frozenset(), tokenizer_for(terms), {}
         tokens, new_cache = [], {}
         for c in stored.chunks:
             key = c.text if c.section is None else f"{c.section} {c.text}"
             t = cache.get(key)
+            if t is not None and changed:
+                norm = normalize(key)
+                if any(term in norm for term in changed):
+                    t = None
             if t is None:
                 t = tokenizer.tokens(key)
             new_cache[key] = t
