@@ -9,6 +9,9 @@ import numpy as np
 from . import embed
 from .chunk import sentence_spans
 
+#: Weight of the cosine next to the bigram overlap (a tie-breaker: see sentence_scores).
+COSINE_WEIGHT = 0.1
+
 #: Function and question characters: a bigram with one of them ("区的", "怎么") says how a
 #: question is phrased, not what it is about.
 _FUNCTION_CHARS = frozenset("的了是在和与及或也都就而又把被之其这那此们着过吗呢吧啊呀么什怎哪谁几何如")
@@ -50,7 +53,7 @@ def sentence_scores(question: str, sentences: list[str], question_vector: np.nda
     cosine = sentence_vectors @ question_vector
     # The cosine favours short sentences that merely name the subject; where words are shared it
     # only breaks ties. Without shared words (an English question) it decides alone.
-    return overlap + 0.1 * cosine if overlap.max() > 0 else cosine
+    return overlap + COSINE_WEIGHT * cosine if overlap.max() > 0 else cosine
 
 
 class SentenceVectors:
@@ -97,8 +100,12 @@ def best_sentence_span(qa, question: str, passage: str,
     if len(spans) < 2:
         return None
     sentences = [passage[a:b] for a, b in spans]
-    vectors = (sentence_vectors or SentenceVectors(qa))(sentences)
-    scores = sentence_scores(question, sentences, qa.encode_query(question), vectors)
+    scores = sentence_scores(question, sentences)
+    first, second = np.sort(scores)[::-1][:2]
+    # Cosines lie in [-1, 1], so a lead over 2 * COSINE_WEIGHT cannot change: skip embedding.
+    if first - second <= 2 * COSINE_WEIGHT or first == 0:
+        vectors = (sentence_vectors or SentenceVectors(qa))(sentences)
+        scores = sentence_scores(question, sentences, qa.encode_query(question), vectors)
     a, b = spans[int(np.argmax(scores))]
     sentence = passage[a:b]
     # a sentence after a line break starts with it; the highlight should not

@@ -84,3 +84,10 @@ def test_html_in_a_question_is_shown_as_text_not_run(page):
     page.get_by_text("<script>alert('x')</script>", exact=False).first.wait_for(timeout=30_000)
     assert page.get_by_text("**粗体**", exact=False).count() >= 1
     assert page.dialogs == []
+
+
+def test_example_question_button_asks_it(page):
+    before = page.locator(".message-row").count()
+    page.get_by_role("button", name=app.EXAMPLES[1]).click()
+    page.wait_for_function(f"document.querySelectorAll('.message-row').length > {before + 1}", timeout=30_000)
+    assert page.get_by_text(app.EXAMPLES[1], exact=True).count() >= 2  # the button and the user message
