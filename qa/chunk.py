@@ -40,7 +40,7 @@ class Chunk:
         first = self.sentences[0]
         ends = (*self.starts[1:], len(self.text))
         return [(first + n, self.text[a:b], self.sentence_lines[n])
-                for n, (a, b) in enumerate(zip(self.starts, ends))]
+                for n, (a, b) in enumerate(zip(self.starts, ends, strict=True))]
 
     def to_dict(self) -> dict:
         return {"id": self.id, "path": self.path, "source": self.source, "section": self.section,
