@@ -38,7 +38,21 @@ _upload_lock = threading.Lock()
 
 
 class UploadError(QAError):
-    """An uploaded file is refused (type, size, name or content); the message says why, in Chinese."""
+    """An uploaded file is refused (type, size, name or content); the message says why, in Chinese.
+
+    `code` names the reason for an API: "too_large" (HTTP 413), "unsupported_type" (415),
+    "bad_name", "empty", "bad_content" or "unreadable" (422).
+    """
+
+    STATUS = {"too_large": 413, "unsupported_type": 415}
+
+    def __init__(self, message: str, code: str = "bad_content"):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def http_status(self) -> int:
+        return self.STATUS.get(self.code, 422)
 
 
 def sanitize_filename(name: str) -> str:
@@ -49,7 +63,7 @@ def sanitize_filename(name: str) -> str:
         UploadError: nothing usable is left, or the suffix is not a supported document type.
     """
     if not isinstance(name, str):
-        raise UploadError("文件名无效")
+        raise UploadError("文件名无效", "bad_name")
     name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
     name = _UNSAFE_NAME.sub("_", name).strip().lstrip(".").strip()
     stem, dot, suffix = name.rpartition(".")
@@ -58,7 +72,7 @@ def sanitize_filename(name: str) -> str:
     suffix = suffix.lower()
     if f".{suffix}" not in ALLOWED_SUFFIXES:
         shown = f".{suffix}" if suffix else "（无扩展名）"
-        raise UploadError(f"不支持的文件类型 {shown}；支持：{' '.join(ALLOWED_SUFFIXES)}")
+        raise UploadError(f"不支持的文件类型 {shown}；支持：{' '.join(ALLOWED_SUFFIXES)}", "unsupported_type")
     stem = stem.strip(" .")[: MAX_NAME_CHARS] or "document"
     return f"{stem}.{suffix}"
 
@@ -76,7 +90,7 @@ def _read_upload(data) -> bytes:
             return f.read(MAX_UPLOAD_BYTES + 1)
     if hasattr(data, "read"):
         return data.read(MAX_UPLOAD_BYTES + 1)
-    raise UploadError("无法读取上传的文件")
+    raise UploadError("无法读取上传的文件", "unreadable")
 
 
 def sniff(data: bytes, name: str) -> None:
@@ -86,9 +100,9 @@ def sniff(data: bytes, name: str) -> None:
         UploadError: empty, too large, or the content does not match the suffix.
     """
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"文件太大：超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB 上限")
+        raise UploadError(f"文件太大：超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB 上限", "too_large")
     if not data.strip():
-        raise UploadError(f"{name}：文件是空的")
+        raise UploadError(f"{name}：文件是空的", "empty")
     fmt = format_of(name)
     if fmt == "pdf":
         if b"%PDF-" not in data[:1024]:
@@ -137,13 +151,13 @@ def save_upload(qa, filename: str, data) -> dict:
     kb_dir = Path(qa.kb_dir).resolve()
     dest = (kb_dir / name).resolve()
     if dest.parent != kb_dir:  # belt and braces: the sanitised name has no separators
-        raise UploadError("文件名无效")
+        raise UploadError("文件名无效", "bad_name")
     try:
         doc = parse_bytes(raw, str(dest), tokenizer=default_tokenizer())
     except SourceError as e:
-        raise UploadError(f"{name}：无法读取，未加入知识库。原因：{e}") from e
+        raise UploadError(f"{name}：无法读取，未加入知识库。原因：{e}", "unreadable") from e
     if not doc.paragraphs:
-        raise UploadError(f"{name}：没有可检索的文字")
+        raise UploadError(f"{name}：没有可检索的文字", "unreadable")
     with _upload_lock:
         kb_dir.mkdir(parents=True, exist_ok=True)
         tmp = kb_dir / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: folder scans skip it

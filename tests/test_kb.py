@@ -276,20 +276,20 @@ def test_upload_then_delete(kb, tmp_path):
 
 
 REFUSED = [
-    ("report.pdf", b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 8, "不是 PDF"),
-    ("notes.txt", b"", "空"),
-    ("notes.txt", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "二进制"),
-    ("table.docx", b"PK\x03\x04 not really a zip", "损坏"),
-    ("scan.pdf", None, "no text layer"),
-    ("big.txt", b"a" * (MAX_UPLOAD_BYTES + 1), "太大"),
-    ("virus.exe", b"MZ\x90\x00", "不支持"),
-    ("..", b"text", "不支持"),
-    ("page.html", b"just words, no markup", "不是 HTML"),
+    ("report.pdf", b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 8, "不是 PDF", 422),
+    ("notes.txt", b"", "空", 422),
+    ("notes.txt", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "二进制", 422),
+    ("table.docx", b"PK\x03\x04 not really a zip", "损坏", 422),
+    ("scan.pdf", None, "no text layer", 422),
+    ("big.txt", b"a" * (MAX_UPLOAD_BYTES + 1), "太大", 413),
+    ("virus.exe", b"MZ\x90\x00", "不支持", 415),
+    ("..", b"text", "不支持", 415),
+    ("page.html", b"just words, no markup", "不是 HTML", 422),
 ]
 
 
-@pytest.mark.parametrize("name,data,message", REFUSED, ids=[f"{n}-{m}" for n, _, m in REFUSED])
-def test_bad_uploads_are_refused_and_change_nothing(shared_kb, name, data, message):
+@pytest.mark.parametrize("name,data,message,status", REFUSED, ids=[f"{n}-{m}" for n, _, m, _ in REFUSED])
+def test_bad_uploads_are_refused_and_change_nothing(shared_kb, name, data, message, status):
     kb = shared_kb
     if data is None:
         import io
@@ -302,8 +302,9 @@ def test_bad_uploads_are_refused_and_change_nothing(shared_kb, name, data, messa
         w.write(buf)
         data = buf.getvalue()
     before = state(kb)
-    with pytest.raises(UploadError, match=message):
+    with pytest.raises(UploadError, match=message) as refused:
         save_upload(kb, name, data)
+    assert refused.value.http_status == status
     assert state(kb) == before
 
 
