@@ -5,10 +5,11 @@ Usage:
     python benchmarks/load_rest.py --url http://127.0.0.1:7860   # measure a server that is already running
     python benchmarks/load_rest.py --synthetic 4   # the REST layer alone, over an engine that takes 4 ms
 
-Steps: (1) in-process baseline in this process: median ask() latency, and how many ask() calls one
-thread completes per second; (2) sequential HTTP: median /api/ask latency over one keep-alive
-connection; (3) concurrent: N clients in a closed loop for D seconds with wrk (C, from Debian) or,
-without wrk, an async httpx client: p50/p99 latency, requests/s and errors.
+Steps: (1) sequential: ask() in this process and /api/ask over one keep-alive connection, call by
+call in turn (so load from other programs weighs on both alike): the two medians; (2) how many
+ask() calls one thread completes per second, back to back, before and after (3); (3) concurrent: N
+clients in a closed loop for D seconds with wrk (C, from Debian) or, without wrk, an async httpx
+client: p50/p99 latency, requests/s and errors.
 Every loop is bounded in count and time and targets 127.0.0.1 only.
 """
 
@@ -101,48 +102,49 @@ def load_engine(index_dir: Path, synthetic_ms: float | None):
     return QA(index_dir=index_dir)
 
 
-def in_process(qa, n: int, seconds: float) -> dict:
-    for q in QUESTIONS:  # warm-up: first calls pay for lazy imports and caches
-        qa.ask(q)
-    times = []
-    for i in range(n):
-        start = time.perf_counter()
-        qa.ask(QUESTIONS[i % len(QUESTIONS)], k=3)
-        times.append(time.perf_counter() - start)
+def ask_loop(qa, seconds: float) -> dict:
+    """How many ask() calls one thread completes per second, back to back."""
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         qa.ask(QUESTIONS[done % len(QUESTIONS)], k=3)
         done += 1
     elapsed = time.perf_counter() - start
-    return {"median_ms": statistics.median(times) * 1000, "p99_ms": percentile(times, 99) * 1000,
-            "calls": n, "loop_per_s": done / elapsed, "loop_calls": done}
+    return {"calls": done, "per_s": done / elapsed}
 
 
-# ----- (2) sequential HTTP -----
+# ----- (2) sequential: in-process and HTTP, interleaved -----
 
 def body(i: int, k: int = 3) -> bytes:
     return json.dumps({"question": QUESTIONS[i % len(QUESTIONS)], "k": k}, ensure_ascii=False).encode()
 
 
-def sequential(url: str, n: int) -> dict:
-    """Median latency over one keep-alive connection (http.client: the lightest Python client)."""
+def sequential(qa, url: str, n: int) -> dict:
+    """Median latency of ask() in-process and of /api/ask over one keep-alive connection.
+
+    The two alternate call by call, so other work on the machine weighs on both alike.
+    """
     parsed = urlparse(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
     headers = {"Content-Type": "application/json"}
-    times, errors = [], 0
+    local, remote, errors = [], [], 0
     for i in range(n + 20):
         start = time.perf_counter()
-        conn.request("POST", "/api/ask", body=body(i), headers=headers)
+        qa.ask(QUESTIONS[i % len(QUESTIONS)], k=3)
+        middle = time.perf_counter()
+        conn.request("POST", "/api/ask", body=body(i), headers=headers)  # http.client: the lightest client
         response = conn.getresponse()
         payload = response.read()
-        elapsed = time.perf_counter() - start
+        end = time.perf_counter()
         if response.status != 200 or not json.loads(payload)["hits"]:
             errors += 1
-        if i >= 20:  # the first requests warm up the server's pool and caches
-            times.append(elapsed)
+        if i >= 20:  # the first calls warm up lazy imports, caches and the server's pool
+            local.append(middle - start)
+            remote.append(end - middle)
     conn.close()
-    return {"median_ms": statistics.median(times) * 1000, "p99_ms": percentile(times, 99) * 1000,
-            "requests": n, "errors": errors}
+    return {"in_process_median_ms": statistics.median(local) * 1000,
+            "in_process_p99_ms": percentile(local, 99) * 1000,
+            "http_median_ms": statistics.median(remote) * 1000, "http_p99_ms": percentile(remote, 99) * 1000,
+            "calls": n, "errors": errors}
 
 
 # ----- (3) concurrent clients -----
@@ -279,22 +281,25 @@ def main(argv=None) -> int:
         args.out = ROOT / "benchmarks" / "results" / name
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
 
-    print("in-process baseline …", flush=True)
     load_before = os.getloadavg()[0]
-    base = in_process(load_engine(args.index_dir, args.synthetic), args.n, seconds=min(args.seconds, 10))
+    qa = load_engine(args.index_dir, args.synthetic)
     proc = None
     try:
         if args.url:
             url = args.url.rstrip("/")
         else:
             port = free_port()
-            print(f"starting app.py on port {port} …", flush=True)
+            print(f"starting the server on port {port} …", flush=True)
             proc = start_server(args.index_dir, port, args.synthetic)
             url = f"http://127.0.0.1:{port}"
-        print("sequential HTTP …", flush=True)
-        seq = sequential(url, args.n)
+        print(f"sequential: {args.n} in-process ask() and {args.n} /api/ask, alternating …", flush=True)
+        seq = sequential(qa, url, args.n)
+        # The single-thread loop runs before and after the concurrent run; their mean is the baseline.
+        loop_seconds = min(args.seconds / 2, 10)
+        before = ask_loop(qa, loop_seconds)
         print(f"{args.clients} concurrent clients for {args.seconds:.0f} s with {tool} …", flush=True)
         conc = (concurrent_wrk if tool == "wrk" else concurrent_httpx)(url, args.clients, args.seconds)
+        after = ask_loop(qa, loop_seconds)
     finally:
         if proc is not None:
             proc.terminate()
@@ -302,24 +307,27 @@ def main(argv=None) -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    loop_per_s = (before["per_s"] + after["per_s"]) / 2
 
     report = {
         "engine": "real" if args.synthetic is None else f"synthetic {args.synthetic} ms CPU (GIL held)",
         # Other work on the machine inflates every figure: the 1-minute load average says how much.
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_before": load_before, "load_avg_after": os.getloadavg()[0]},
-        "in_process": base, "sequential_http": seq, "concurrent_http": conc,
-        "overhead_ms": seq["median_ms"] - base["median_ms"],
-        "throughput_ratio": conc["per_s"] / base["loop_per_s"],
+        "sequential": seq,
+        "in_process_loop": {"before": before, "after": after, "per_s": loop_per_s},
+        "concurrent_http": conc,
+        "overhead_ms": seq["http_median_ms"] - seq["in_process_median_ms"],
+        "throughput_ratio": conc["per_s"] / loop_per_s,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
-    print(f"\nin-process ask(): median {base['median_ms']:.2f} ms; "
-          f"one thread {base['loop_per_s']:.1f} asks/s")
-    print(f"sequential /api/ask: median {seq['median_ms']:.2f} ms (+{report['overhead_ms']:.2f} ms; "
+    print(f"\nin-process ask(): median {seq['in_process_median_ms']:.2f} ms; "
+          f"one thread {loop_per_s:.1f} asks/s")
+    print(f"sequential /api/ask: median {seq['http_median_ms']:.2f} ms (+{report['overhead_ms']:.2f} ms; "
           f"target <= +10 ms: {ok(report['overhead_ms'] <= 10)}), errors {seq['errors']}")
     print(f"{conc['clients']} clients ({conc['tool']}): {conc['per_s']:.1f} req/s, "
           f"p50 {conc['p50_ms']:.1f} ms, "
