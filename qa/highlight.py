@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -15,6 +16,25 @@ COSINE_WEIGHT = 0.1
 #: Function and question characters: a bigram with one of them ("区的", "怎么") says how a
 #: question is phrased, not what it is about.
 _FUNCTION_CHARS = frozenset("的了是在和与及或也都就而又把被之其这那此们着过吗呢吧啊呀么什怎哪谁几何如")
+
+
+_NUMERALS = "一二三四五六七八九十"
+#: "第二个/第2项" in a question; "二是…" / "第二，…" opening a sentence: Chinese enumerations.
+_ORDINAL_ASKED = re.compile(r"第\s*([一二三四五六七八九十]|10|[1-9])")
+_ORDINAL_OPENS = re.compile(r"^\W*(?:第\s*)?([一二三四五六七八九十]|10|[1-9])\s*(?:是|、|，|,|：|:|\.)")
+
+
+def ordinal(numeral: str) -> str:
+    """A marker for the n-th item, the same for 二 and 2: '#2'."""
+    return f"#{_NUMERALS.index(numeral) + 1 if numeral in _NUMERALS else int(numeral)}"
+
+
+def enumeration_markers(question: str, sentence: str) -> tuple[set[str], set[str]]:
+    """Markers tying "第二个…呢？" to the sentence that opens with "二是…" (lists of points are
+    common in Chinese writing; the items share their words, so only the number tells them apart)."""
+    asked = {ordinal(n) for n in _ORDINAL_ASKED.findall(question)}
+    opens = _ORDINAL_OPENS.match(sentence)
+    return asked, {ordinal(opens.group(1))} if opens else set()
 
 
 def char_bigrams(text: str) -> set[str]:
@@ -40,8 +60,8 @@ def sentence_scores(question: str, sentences: list[str], question_vector: np.nda
     Returns:
         array of shape (len(sentences),); higher is better.
     """
-    asked = char_bigrams(question)
-    grams = [char_bigrams(s) & asked for s in sentences]
+    asked = char_bigrams(question) | enumeration_markers(question, "")[0]
+    grams = [(char_bigrams(s) | enumeration_markers("", s)[1]) & asked for s in sentences]
     # A bigram found in every sentence (the passage's subject, 雍景苑) does not tell them apart;
     # one found in a single sentence (条例, 制定) does: weigh each by its rarity in the passage.
     df = {g: sum(g in shared for shared in grams) for g in asked}

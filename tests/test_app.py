@@ -66,6 +66,14 @@ def test_highlight_prefers_the_sentence_with_the_question_s_distinctive_words():
     assert sentence_scores("How?", sentences).max() == 0  # nothing shared: no lexical evidence
 
 
+def test_highlight_follows_an_ordinal_to_the_numbered_item():
+    from qa.highlight import sentence_scores
+
+    sentences = ["三项措施如下:", "一是修缮大门。", "二是安装门禁。", "三是增加巡逻。"]
+    assert sentence_scores("那第二项呢？", sentences).argmax() == 2
+    assert sentence_scores("第3项是什么？", sentences).argmax() == 3
+
+
 def test_documents_panel_and_description_list_the_index(qa_builtin):
     documents = qa_builtin.documents()
     panel = app.documents_markdown(documents)
