@@ -94,6 +94,8 @@ def main(argv=None) -> int:
         ready = time.perf_counter() - start
         time.sleep(args.settle)
         report = {"startup_to_page_ready_s": round(ready, 2),
+                  "load_average": os.getloadavg(),
+                  "sequential": burst(url, "/ask", 1, 2 * len(QUESTIONS)),
                   "bursts": [burst(url, "/ask", args.clients, args.per_client),
                              burst(url, "/chat", args.clients, args.per_client)]}
     finally:
