@@ -228,7 +228,8 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
 
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("# 文档问答")
-        gr.Markdown(description(documents))
+        # Document titles and headings are escaped; no maths either (a "$$" in a title stays text).
+        gr.Markdown(description(documents), latex_delimiters=[])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -245,7 +246,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
                         buttons = [gr.Button(e, size="sm", variant="secondary") for e in examples]
                 gr.ClearButton([chatbot, box], value="清空对话", size="sm")
             with gr.Column(scale=1, min_width=240, elem_classes="qa-docs"):
-                gr.Markdown(documents_markdown(documents))
+                gr.Markdown(documents_markdown(documents), latex_delimiters=[])
 
         gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
         # Inputs are read when the event fires, so clearing the box at once does not lose the question.

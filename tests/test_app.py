@@ -84,6 +84,14 @@ def test_documents_panel_and_description_list_the_index(qa_builtin):
     assert f"{len(documents)} 篇文档" in app.description(documents)
 
 
+def test_document_titles_and_sections_are_escaped_in_the_panel():
+    documents = [{"title": "<img src=x onerror=alert(1)> $$x$$", "sections": ["**粗** [a](b)"],
+                  "passages": 2}]
+    for text in (app.documents_markdown(documents), app.description(documents)):
+        assert "<img" not in text and "&lt;img" in text and "\\$\\$x\\$\\$" in text
+    assert "\\*\\*粗\\*\\*" in app.documents_markdown(documents)
+
+
 def test_launch_binds_where_asked_without_share_link_or_monitoring(monkeypatch, qa_builtin):
     seen = {}
     monkeypatch.setattr(app, "serve",
