@@ -182,8 +182,8 @@ class QA:
                     self._activate(stored)
             else:
                 new, report = self._update(stored, hashes, sources, excluded, strict, parsed or {})
-                new.save(self.index_dir)
-                self._activate(new)
+                written = new.save(self.index_dir)
+                self._activate(StoredIndex(manifest=written, chunks=new.chunks, vectors=new.vectors))
                 self.build_seconds = time.perf_counter() - start
             self.sources, self.excluded = list(sources), set(excluded)
             report["seconds"] = round(time.perf_counter() - start, 3)

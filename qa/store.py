@@ -43,8 +43,9 @@ class StoredIndex:
     chunks: tuple[Chunk, ...]
     vectors: faiss.Index
 
-    def save(self, folder: Path) -> None:
-        """Write atomically into `folder` (created if needed)."""
+    def save(self, folder: Path) -> dict:
+        """Write atomically into `folder` (created if needed). Returns the manifest as written
+        (with its build name, data file names and checksums)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         build = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -66,6 +67,7 @@ class StoredIndex:
         os.replace(tmp, folder / MANIFEST)
         _fsync_dir(folder)
         remove_unreferenced(folder, {vec_name, chunk_name})
+        return manifest
 
     @classmethod
     def load(cls, folder: Path) -> StoredIndex:

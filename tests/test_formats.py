@@ -123,6 +123,20 @@ def test_pdf_text_layer_pages_and_paragraphs():
     assert not any("- 1 -" in t or t.strip("- ") == "1" for t in texts(doc))
 
 
+def test_pdf_pages_without_text_are_reported(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    w = PdfWriter()
+    for page in PdfReader(SAMPLE_PDF).pages:
+        w.add_page(page)
+    w.add_blank_page(width=595, height=842)  # a scanned page: no text layer
+    with open(tmp_path / "mixed.pdf", "wb") as f:
+        w.write(f)
+    doc = read_document(tmp_path / "mixed.pdf")
+    assert doc.empty_pages == (3,) and len(doc.page_starts) == 3
+    assert doc.paragraphs[-1].text.endswith("公园年卡。")
+
+
 def test_scanned_pdf_is_refused_with_a_reason(tmp_path):
     with pytest.raises(SourceError, match="no text layer"):
         read_document(write(tmp_path / "scan.pdf", blank_pdf()))

@@ -231,6 +231,21 @@ def test_questions_during_updates_see_a_consistent_index(encoder, tmp_path):
     assert names <= {"lift.md", "water.md", "pets.txt"}
 
 
+def test_another_process_update_is_picked_up_by_refresh(encoder, tmp_path):
+    docs = make_docs(tmp_path / "docs")
+    serving = QA(sources=[docs], index_dir=tmp_path / "index")
+    assert serving.refresh() is False  # nothing new
+    extra = tmp_path / "pets.txt"
+    extra.write_text(PETS, encoding="utf-8")
+    QA(index_dir=tmp_path / "index").add([extra])  # as `python -m qa add` would
+    assert all(Path(d["path"]).name != "pets.txt" for d in serving.documents())
+    assert serving.refresh() is True
+    assert "牵绳" in serving.ask("遛狗要注意什么？").hits[0].text
+    # and the serving engine's own next update builds on that state, not on its stale one
+    serving.remove([docs / "water.md"])
+    assert {Path(d["path"]).name for d in serving.documents()} == {"lift.md", "pets.txt"}
+
+
 # ----- uploads (the backend of the browser tab and the REST API) -----
 
 @pytest.fixture
