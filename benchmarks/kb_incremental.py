@@ -32,8 +32,8 @@ def sentences() -> list[str]:
 
 def write_file(path: Path, n: int, pool: list[str], rng: random.Random) -> None:
     paragraphs = []
-    for p in range(8):
-        picked = rng.sample(pool, 4)
+    for p in range(3):
+        picked = rng.sample(pool, 2)
         paragraphs.append(f"这是第{n}号材料第{p + 1}段的编号说明。" + "".join(picked))
     path.write_text(f"第{n}号材料\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
 
