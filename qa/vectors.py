@@ -22,8 +22,12 @@ def ivf_lists(n: int) -> int:
 
 
 def ivf_probes(nlist: int) -> int:
-    """Lists scanned per query: 1/16 of them, at least 16 (recall@10 >= 0.95 in the benchmark)."""
-    return min(nlist, max(16, nlist // 16))
+    """Lists scanned per query: 1/16 of them, at least 32.
+
+    Measured on embeddings of the generated corpus padded to 60k and 1M vectors: recall@10 0.99 at
+    60k (32 of 256 lists; 16 gave 0.93-0.97) and 0.99 at 1M (64 of 1024; 32 gave 0.97).
+    """
+    return min(nlist, max(32, nlist // 16))
 
 
 HNSW_M = 32
