@@ -1,0 +1,113 @@
+"""Tokens and the corpus term dictionary: recurring names, bigrams, pinyin, question tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.terms import (
+    PINYIN_MARK,
+    Tokenizer,
+    char_bigrams,
+    corpus_terms,
+    default_tokenizer,
+    extract_terms,
+    pinyin_tokens,
+    recurring_terms,
+    romanized_runs,
+)
+
+# Small corpus of our own: a made-up place name (青枫里) recurs with different neighbours,
+# a made-up phrase (梧桐巷口) always comes with the same following character.
+TEXTS = [
+    "青枫里社区今年新建了一座“邻里食堂”。",
+    "在青枫里,居民议事会每月召开一次。",
+    "青枫里的停车位由物业统一管理,梧桐巷口东侧设有充电桩。",
+    "梧桐巷口东侧的老年活动室由居委会负责。",
+    "去年,梧桐巷口东侧进行了绿化改造,青枫里居民普遍满意。",
+]
+
+
+def test_recurring_terms_finds_repeated_names_free_on_both_sides():
+    terms = recurring_terms(TEXTS, default_tokenizer())
+    assert "青枫里" in terms
+    # always followed by 东 -> part of a longer expression, not a term of its own
+    assert "梧桐巷" not in terms
+
+
+def test_recurring_terms_skips_strings_with_function_characters_at_the_edges():
+    terms = recurring_terms(["的居民很多。", "小区的居民说。", "我们的居民。"], default_tokenizer())
+    assert not any(t.startswith("的") or t.endswith("的") for t in terms)
+
+
+def test_extract_terms_takes_quoted_expressions_and_their_items():
+    terms = extract_terms(["围绕“一点、一线、一圆”的框架,建设‘红色物业’。"])
+    assert {"一点", "一线", "一圆", "红色物业"} <= terms
+
+
+def test_corpus_terms_keep_names_whole_in_the_tokenizer(qa_builtin):
+    terms = qa_builtin.manifest["terms"]
+    assert "新江湾城" in terms and "雍景苑" in terms
+    tokenizer = Tokenizer(terms)
+    assert "新江湾城" in tokenizer.cut_plain("他们在新江湾城开展调查")
+    assert "新江湾城" not in default_tokenizer().cut_plain("他们在新江湾城开展调查")
+
+
+def test_corpus_terms_is_sorted_and_deterministic(qa_builtin):
+    from qa.config import BUILTIN_CORPUS
+    from qa.ingest import load_documents
+
+    docs = load_documents([BUILTIN_CORPUS])
+    assert corpus_terms(docs) == corpus_terms(docs) == sorted(corpus_terms(docs))
+
+
+def test_char_bigrams_are_marked_and_cover_each_chinese_run():
+    grams = char_bigrams("业委会 abc 物业")
+    assert grams == ["#业委", "#委会", "#物业"]
+
+
+def test_pinyin_tokens_spell_words_without_tones():
+    assert pinyin_tokens(["林路", "雍景苑"]) == [PINYIN_MARK + "linlu", PINYIN_MARK + "yongjingyuan"]
+
+
+def test_romanized_runs_join_consecutive_words_and_drop_stop_words():
+    runs = romanized_runs("who is gu jun")
+    assert PINYIN_MARK + "gujun" in runs and PINYIN_MARK + "gu" in runs
+    assert not any("who" in r for r in runs)
+
+
+def test_query_tokens_drop_lone_characters_when_words_exist():
+    tokenizer = Tokenizer()
+    tokens = tokenizer.query_tokens("雍景苑的停车条例")
+    assert all(len(t) > 1 for t in tokens)
+    assert any("停车" == t for t in tokens)
+
+
+@pytest.mark.parametrize("question", ["是什么？", "怎么样"])
+def test_query_of_only_frame_words_has_no_word_tokens(question):
+    tokens = Tokenizer().query_tokens(question)
+    assert not [t for t in tokens if not t.startswith(("#", PINYIN_MARK))]
+
+
+def test_english_question_gets_pinyin_tokens_chinese_question_does_not():
+    tokenizer = Tokenizer()
+    assert any(t.startswith(PINYIN_MARK) for t in tokenizer.query_tokens("Who is Lin Lu?"))
+    assert not any(t.startswith(PINYIN_MARK) for t in tokenizer.query_tokens("林路是谁？"))
+
+
+def test_pinyin_lets_an_english_question_find_a_chinese_name(qa_builtin):
+    answer = qa_builtin.ask("Who is Lin Lu?", k=3)
+    assert any("林路" in h.text for h in answer.hits)
+
+
+def test_passages_never_repeat_a_sentence(qa_builtin):
+    from qa.chunk import split_sentences
+
+    for question in ["雍景苑的停车难题是怎么解决的？", "业委会和物业公司是什么关系？",
+                     "四个支撑平台有哪些？"]:
+        answer = qa_builtin.ask(question, k=5)
+        seen = set()
+        for hit in answer.hits:
+            for sentence in split_sentences(hit.text):
+                key = "".join(sentence.split())
+                assert key not in seen, (question, key)
+                seen.add(key)
