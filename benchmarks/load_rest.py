@@ -103,13 +103,21 @@ def load_engine(index_dir: Path, synthetic_ms: float | None):
 
 
 def ask_loop(qa, seconds: float) -> dict:
-    """How many ask() calls one thread completes per second, back to back."""
-    done, start = 0, time.perf_counter()
+    """How many ask() calls one thread completes per second, back to back, and the CPU each takes."""
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         qa.ask(QUESTIONS[done % len(QUESTIONS)], k=3)
         done += 1
     elapsed = time.perf_counter() - start
-    return {"calls": done, "per_s": done / elapsed}
+    # process_time counts every thread of this process, the engine's BLAS threads included.
+    cpu_ms = (time.process_time() - cpu) / done * 1000
+    return {"calls": done, "per_s": done / elapsed, "cpu_ms_per_call": cpu_ms}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ----- (2) sequential: in-process and HTTP, interleaved -----
@@ -298,7 +306,12 @@ def main(argv=None) -> int:
         loop_seconds = min(args.seconds / 2, 10)
         before = ask_loop(qa, loop_seconds)
         print(f"{args.clients} concurrent clients for {args.seconds:.0f} s with {tool} …", flush=True)
+        cpu = process_cpu_seconds(proc.pid) if proc is not None else None
         conc = (concurrent_wrk if tool == "wrk" else concurrent_httpx)(url, args.clients, args.seconds)
+        if cpu is not None:
+            # CPU per request barely depends on what else runs on the machine, unlike the timings.
+            used = process_cpu_seconds(proc.pid) - cpu
+            conc["server_cpu_ms_per_request"] = used / conc["requests"] * 1000
         after = ask_loop(qa, loop_seconds)
     finally:
         if proc is not None:
@@ -315,7 +328,8 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_before": load_before, "load_avg_after": os.getloadavg()[0]},
         "sequential": seq,
-        "in_process_loop": {"before": before, "after": after, "per_s": loop_per_s},
+        "in_process_loop": {"before": before, "after": after, "per_s": loop_per_s,
+                            "cpu_ms_per_call": (before["cpu_ms_per_call"] + after["cpu_ms_per_call"]) / 2},
         "concurrent_http": conc,
         "overhead_ms": seq["http_median_ms"] - seq["in_process_median_ms"],
         "throughput_ratio": conc["per_s"] / loop_per_s,
@@ -335,6 +349,9 @@ def main(argv=None) -> int:
           f"errors {conc['errors']} (target 0: {ok(conc['errors'] == 0 and seq['errors'] == 0)})")
     print(f"throughput ratio {report['throughput_ratio']:.2f} (target >= 0.70: "
           f"{ok(report['throughput_ratio'] >= 0.7)})")
+    if "server_cpu_ms_per_request" in conc:
+        print(f"CPU: {report['in_process_loop']['cpu_ms_per_call']:.2f} ms per in-process ask(), "
+              f"{conc['server_cpu_ms_per_request']:.2f} ms per request in the server")
     print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; written to {args.out}")
     return 0
 
