@@ -154,9 +154,9 @@ class Tokenizer:
         """Dictionary-only segmentation (no HMM guessing of new words)."""
         return self._jieba.lcut(text, HMM=False)
 
-    def tokens(self, text: str) -> list[str]:
-        """Search tokens of a text: words and their dictionary sub-words, minus stop words and punctuation."""
-        norm = normalize(text)
+    def words(self, norm: str) -> list[str]:
+        """jieba search words of normalised text (words and their dictionary sub-words), minus
+        stop words and punctuation, plus character bigrams."""
         out = []
         for word in self._jieba.cut_for_search(norm, HMM=True):
             word = word.strip()
@@ -164,6 +164,11 @@ class Tokenizer:
                 out.append(word)
         if self.bigrams:
             out.extend(char_bigrams(norm))
+        return out
+
+    def tokens(self, text: str) -> list[str]:
+        """Search tokens of a passage: words, bigrams and the pinyin of its Chinese words."""
+        out = self.words(normalize(text))
         out.extend(pinyin_tokens(w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)))
         return out
 
@@ -171,7 +176,7 @@ class Tokenizer:
         """Search tokens of a question; single characters are dropped when longer words exist,
         since a lone character (指, 做, 装) matches too much to say what the question is about.
         A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
-        tokens = [t for t in self.tokens(text) if not t.startswith(PINYIN_MARK)]
+        tokens = self.words(normalize(text))
         longer = [t for t in tokens if len(t) > 1]
         tokens = longer or tokens
         if not _CJK_RUN.search(text):
