@@ -456,9 +456,21 @@ def create_app(qa, demo=None, settings: Settings | None = None,
                               index_created=manifest.get("created"),
                               index_build_seconds=getattr(current, "build_seconds", None))
 
+    # New routes (the upload/delete issue) belong above this line: the mount below takes all others.
     app.include_router(api)
     if demo is not None:
         import gradio as gr
+
+        # Without this, a wrong method or unknown path under /api would fall through to Gradio's 404.
+        allowed = {route.path: sorted(route.methods) for route in api.routes if hasattr(route, "methods")}
+
+        @app.api_route("/api/{rest:path}", include_in_schema=False,
+                       methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        async def api_fallback(rest: str, request: Request):
+            methods = allowed.get(request.url.path)
+            if methods:
+                raise HTTPException(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
+            raise HTTPException(404, "Not Found")
 
         demo.analytics_enabled = False
         # Mounted last: the mount at "/" would otherwise swallow /api and /docs.

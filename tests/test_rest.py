@@ -355,6 +355,11 @@ def test_real_server_serves_rest_and_gradio(live_server, qa_builtin):
         assert http.get("/api/health").json()["ready"] is True
         assert http.get("/docs").status_code == 200
         assert http.post("/api/ask", content=b"{", headers=JSON).status_code == 400
+        # The API's own 404/405 even with Gradio mounted at "/".
+        wrong = http.get("/api/ask")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+        assert wrong.json()["detail"] == "Method Not Allowed"
+        assert http.get("/api/nothing-here").json() == {"detail": "Not Found", "errors": []}
 
 
 def test_real_server_answers_concurrent_clients(live_server):
