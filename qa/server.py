@@ -462,15 +462,17 @@ def create_app(qa, demo=None, settings: Settings | None = None,
         import gradio as gr
 
         # Without this, a wrong method or unknown path under /api would fall through to Gradio's 404.
+        # A mount, unlike a route, takes every method (TRACE and custom ones too).
         allowed = {route.path: sorted(route.methods) for route in api.routes if hasattr(route, "methods")}
 
-        @app.api_route("/api/{rest:path}", include_in_schema=False,
-                       methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        async def api_fallback(rest: str, request: Request):
-            methods = allowed.get(request.url.path)
-            if methods:
-                raise HTTPException(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)})
-            raise HTTPException(404, "Not Found")
+        async def api_fallback(scope, receive, send):
+            path = scope.get("root_path", "") + scope.get("path", "")
+            methods = allowed.get(path) or allowed.get(scope.get("path", ""))
+            response = (_error(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)}) if methods
+                        else _error(404, "Not Found"))
+            await response(scope, receive, send)
+
+        app.mount("/api", api_fallback)
 
         demo.analytics_enabled = False
         # Mounted last: the mount at "/" would otherwise swallow /api and /docs.
