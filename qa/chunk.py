@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from .ingest import Document, Paragraph, Piece
 
-# A sentence ends at 。！？!?；; or …, plus any closing quotes/brackets right after it.
-_SENTENCE_END = re.compile(r"(?:[。！？!?；;]|…+|\.(?=\s|$))[”’」』）)】\"']*")
+# A sentence ends at a run of 。！？!?；;… ("真的吗？！"), plus any closing quotes/brackets after it.
+_SENTENCE_END = re.compile(r"(?:[。！？!?；;…]+|\.(?=\s|$))[”’」』）)】\"']*")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,12 @@ from .errors import SourceError
 
 def load_questions(path) -> list[dict]:
     """Read and check a question file. Raises SourceError on a malformed line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"cannot read question file {path}: {e}") from e
     items = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -16,10 +16,13 @@ The chosen links are searched exhaustively (small numbers) for the best total ev
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .ingest import PARAGRAPH_ENDERS, Block, Paragraph
 
 ADJACENT_PRIOR = 1.0
+#: A word formed across the break outweighs mere adjacency, even when the document uses it nowhere else.
+WORD_EVIDENCE = 1.5
 MIN_LINK_SCORE = 1.0
 CANDIDATES_PER_BREAK = 4
 MAX_SEARCH_NODES = 20000
@@ -64,7 +67,7 @@ def link_scores(blocks: list[Block], tokenizer) -> dict[int, list[tuple[float, i
             if j == i:
                 continue
             word = spanning_word(tail, blocks[j].text[:JOIN_CONTEXT], tokenizer)
-            score = 1.0 + math.log1p(doc_count(word)) if word else 0.0
+            score = WORD_EVIDENCE + math.log1p(doc_count(word)) if word else 0.0
             if j == next_body and not any(blocks[m].kind == "heading" for m in range(i + 1, j)):
                 score += ADJACENT_PRIOR
             if score >= MIN_LINK_SCORE:
@@ -134,6 +137,22 @@ def choose_links(blocks: list[Block], candidates: dict[int, list[tuple[float, in
     return best["links"]
 
 
+def demote_broken_headings(blocks: list[Block], tokenizer) -> list[Block]:
+    """Heading-like lines that are really the first half of a broken paragraph become body.
+
+    A short line cut off mid-sentence ("…多数代表表示支") looks like a heading; what gives it away is
+    that it forms a word with the start of some body paragraph ("支|持，方案将…").
+    """
+    heads = [b.text[:JOIN_CONTEXT] for b in blocks if b.kind == "body"]
+    out = []
+    for b in blocks:
+        if b.kind in ("heading", "subtitle") and b.text[-1] not in PARAGRAPH_ENDERS and any(
+                spanning_word(b.text[-JOIN_CONTEXT:], head, tokenizer) for head in heads):
+            b = replace(b, kind="body")
+        out.append(b)
+    return out
+
+
 def reading_order(blocks: list[Block], tokenizer=None) -> list[Paragraph]:
     """Paragraphs in repaired reading order, each with the section heading it falls under.
 
@@ -143,6 +162,7 @@ def reading_order(blocks: list[Block], tokenizer=None) -> list[Paragraph]:
     if tokenizer is None:
         from .terms import default_tokenizer
         tokenizer = default_tokenizer()
+    blocks = demote_broken_headings(blocks, tokenizer)
     links = choose_links(blocks, link_scores(blocks, tokenizer))
     order = follow(len(blocks), links) or list(range(len(blocks)))
     continued = set(links.values())

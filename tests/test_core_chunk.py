@@ -68,10 +68,6 @@ def test_closing_quotes_never_start_a_sentence(article):
             assert s.lstrip()[0] not in "”’」』）)】"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chunk bug: _SENTENCE_END matches one ender at a time, so repeated enders "
-    "('？！', '!!', '。。。') produce sentences that are punctuation only: "
-    "split_sentences('真的吗？！我不信。') == ['真的吗？', '！', '我不信。']"))
 @pytest.mark.parametrize("text", ["真的吗？！我不信。", "Wow!! Great.", "他走了。。。她也走了。"])
 def test_repeated_enders_stay_with_their_sentence(text):
     assert all(any(ch.isalnum() for ch in s) for s in split_sentences(text))

@@ -152,10 +152,6 @@ def test_malformed_question_file_exits_2(capsys, index_dir, tmp_path):
     assert code == 2 and "bad.jsonl:2" in err
 
 
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError, reason=(
-    "cli bug: `python -m qa eval missing.jsonl` ends in a FileNotFoundError traceback (exit 1): "
-    "evaluate.load_questions reads the file with Path.read_text and only ValueError/AssertionError "
-    "are turned into SourceError, so main() does not catch it"))
 def test_missing_question_file_exits_2(capsys, index_dir, tmp_path):
     code, _, err = run(capsys, "eval", str(tmp_path / "missing.jsonl"), "--index-dir", index_dir)
     assert code == 2 and "missing.jsonl" in err

@@ -146,11 +146,6 @@ def test_many_breaks_terminate_quickly_and_lose_nothing():
     assert lines == list(range(3, 3 + 2 * 40, 2))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "repair bug: a dictionary word across the break that occurs nowhere else in the document "
-    "scores 1.0, the same as the adjacency prior of a join that forms no word; the tie "
-    "{支→息 ('支息' is in jieba's dictionary), 休→next paragraph} = 2.0 vs the right "
-    "{支→持, 休→息} = 2.0 is settled by search order, so '…表示支' gets '息，…' appended"))
 def test_break_whose_words_occur_once_prefers_a_word_over_bare_adjacency():
     text = ("社区议事会简介\n\n"
             "上次会议讨论了加装电梯的方案，多数代表表示支\n\n"
