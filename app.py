@@ -178,16 +178,20 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
     Args:
         warm: embed the corpus sentences for highlighting in a background thread right away.
     """
-    documents = qa.documents()  # once: the index does not change while the app runs
+    documents = qa.documents()
     sentence_vectors = SentenceVectors(qa)
     if warm:
         threading.Thread(target=warm_up, args=(qa, sentence_vectors), name="qa-warm-up", daemon=True).start()
 
     # Follow-ups replay earlier questions (see qa.chat.topic_of); caching the engine's answers
-    # makes that replay free. The engine is deterministic for a given index.
+    # makes that replay free. The engine is deterministic for a given index build; the build id
+    # is part of the key because documents can be added while the app runs (qa.add / refresh).
     @lru_cache(maxsize=1024)
-    def ask_chat(query: str) -> Answer:
+    def ask_cached(query: str, build) -> Answer:
         return qa.ask(query, k=CHAT_K)
+
+    def ask_chat(query: str) -> Answer:
+        return ask_cached(query, qa.manifest.get("build"))
 
     def chat(message: str, history: list) -> list:
         """Answer one chat message; returns the whole conversation (messages format)."""
@@ -229,7 +233,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("# 文档问答")
         # Document titles and headings are escaped; no maths either (a "$$" in a title stays text).
-        gr.Markdown(description(documents), latex_delimiters=[])
+        about = gr.Markdown(description(documents), latex_delimiters=[])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -246,7 +250,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
                         buttons = [gr.Button(e, size="sm", variant="secondary") for e in examples]
                 gr.ClearButton([chatbot, box], value="清空对话", size="sm")
             with gr.Column(scale=1, min_width=240, elem_classes="qa-docs"):
-                gr.Markdown(documents_markdown(documents), latex_delimiters=[])
+                panel = gr.Markdown(documents_markdown(documents), latex_delimiters=[])
 
         gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
         # Inputs are read when the event fires, so clearing the box at once does not lose the question.
@@ -254,6 +258,9 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
         for button, example in zip(buttons if examples else [], examples or [], strict=True):
             button.click(partial(chat, example), chatbot, chatbot, api_visibility="private")
         gr.api(ask, api_name="ask")
+        # A page opened after documents were added shows them.
+        demo.load(lambda: (description(qa.documents()), documents_markdown(qa.documents())), None,
+                  [about, panel], queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
 
