@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from qa import QA, Answer, Hit, QAError  # noqa: E402
-from qa.chat import Turn, clean_text, input_problem, resolve, topic_of  # noqa: E402
+from qa.chat import Turn, read_question, resolve, topic_of  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 from qa.server import UnsafeBindError, serve  # noqa: E402
 
@@ -196,8 +196,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
     def chat(message: str, history: list) -> list:
         """Answer one chat message; returns the whole conversation (messages format)."""
         history = list(history or [])
-        question = clean_text(message)
-        problem = input_problem(question)
+        question, problem = read_question(message)
         if problem:
             # The refused input is not added as a user message: later turns replay the user
             # messages to resolve follow-ups, and a refused one must not become their topic.
@@ -215,8 +214,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
 
     def ask(question: str, k: int = 3) -> dict:
         """Answer one question; returns {found, passage, citation, score, confidence, highlight, hits}."""
-        text = clean_text(question)
-        problem = input_problem(text)
+        text, problem = read_question(question)
         if problem:
             raise gr.Error(problem)
         if isinstance(k, float) and k.is_integer():

@@ -12,6 +12,10 @@ from .answer import Answer
 #: Longest question the chat accepts (characters, after cleaning): a question, not a pasted document.
 MAX_CHAT_CHARS = 500
 
+#: Raw input longer than this is refused without cleaning it (whitespace could shrink a bit
+#: more than the limit to an acceptable question, but not twenty times more).
+MAX_RAW_CHARS = 20 * MAX_CHAT_CHARS
+
 #: How many earlier questions are walked to find the topic a follow-up leans on. A thread of
 #: follow-ups longer than this is rare, and the walk re-asks the engine for each follow-up in it.
 TOPIC_WINDOW = 4
@@ -55,14 +59,29 @@ def clean_text(text) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+def too_long(length: int) -> str:
+    return f"问题太长了（{length} 个字符）。请把问题缩短到 {MAX_CHAT_CHARS} 个字符以内，只问一件事。"
+
+
 def input_problem(question: str) -> str | None:
     """A friendly Chinese message when a cleaned question cannot be asked, else None."""
     if not question:
         return "请输入一个问题，例如：雍景苑小区的停车管理难题后来怎么样了？"
     if len(question) > MAX_CHAT_CHARS:
-        return (f"问题太长了（{len(question)} 个字符）。请把问题缩短到 {MAX_CHAT_CHARS} 个字符以内，"
-                "只问一件事。")
+        return too_long(len(question))
     return None
+
+
+def read_question(raw) -> tuple[str, str | None]:
+    """The cleaned question, and a friendly message if it cannot be asked (else None).
+
+    Input far over the limit is refused before cleaning: cleaning looks at every character, and
+    a request can carry megabytes.
+    """
+    if isinstance(raw, str) and len(raw) > MAX_RAW_CHARS:
+        return "", too_long(len(raw))
+    text = clean_text(raw)
+    return text, input_problem(text)
 
 
 def follow_up_marker(question: str) -> str | None:

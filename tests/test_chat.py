@@ -12,6 +12,7 @@ from qa.chat import (
     follow_up_marker,
     input_problem,
     keeps_combination,
+    read_question,
     resolve,
     topic_of,
 )
@@ -50,6 +51,13 @@ def test_input_problem_is_a_friendly_message_for_empty_and_too_long_questions():
     assert str(MAX_CHAT_CHARS) in too_long and str(MAX_CHAT_CHARS + 1) in too_long
     assert input_problem("问" * MAX_CHAT_CHARS) is None
     assert input_problem("雍景苑的停车管理条例是谁制定的？") is None
+
+
+def test_read_question_refuses_huge_input_without_cleaning_it():
+    text, problem = read_question("问" * 5_000_000)
+    assert text == "" and "5000000" in problem  # refused on its raw length, never cleaned
+    assert read_question(" " * 800 + "林路是谁？") == ("林路是谁？", None)  # cleaning shrinks it to fit
+    assert read_question(None)[1] and "请输入" in read_question("\x00 \u200b")[1]
 
 
 # ----- detecting follow-ups -----
