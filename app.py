@@ -26,8 +26,8 @@ log = logging.getLogger("qa.app")
 CHAT_K = 4
 #: Largest k the /ask endpoint accepts.
 MAX_K = 20
-#: Questions answered at the same time. The engine is read-only at query time and spends most of
-#: its time in numpy/FAISS (which release the GIL), so a few threads share the cores well.
+#: Questions answered at the same time. The engine is read-only at query time, so they need no
+#: lock; on two cores more than a few at once would only make each one slower.
 CONCURRENCY = 4
 
 #: Example questions, written for the built-in article (not taken from any evaluation set).
