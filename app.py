@@ -24,6 +24,8 @@ log = logging.getLogger("qa.app")
 
 #: Passages per chat answer: the best one, and the rest under "更多相关段落".
 CHAT_K = 4
+#: Characters shown of each low-confidence passage when nothing relevant was found.
+LOW_CONFIDENCE_PREVIEW = 120
 #: Largest k the /ask endpoint accepts.
 MAX_K = 20
 #: Questions answered at the same time. The engine is read-only at query time, so they need no
@@ -101,9 +103,10 @@ def citation_line(hit: Hit) -> str:
     return f"**出处：**{escape_markdown(str(hit.citation))}"
 
 
-def hit_block(hit: Hit, label: str = "") -> str:
-    """One passage for the chat, its citation and relevance score on their own line."""
-    return (f"{label}{escape_markdown(hit.text)}\n\n"
+def hit_block(hit: Hit, label: str = "", limit: int | None = None) -> str:
+    """One passage for the chat (cut to `limit` characters), its citation and score on their own line."""
+    text = hit.text if limit is None or len(hit.text) <= limit else hit.text[:limit].rstrip() + "…"
+    return (f"{label}{escape_markdown(text)}\n\n"
             f"{citation_line(hit)} · 相关度 {hit.score:.2f}")
 
 
@@ -114,7 +117,8 @@ def answer_messages(turn: Turn, span: tuple[int, int] | None) -> list[dict]:
     if not answer.hits:
         return [{"role": "assistant", "content": note + "**没有找到相关内容。** 索引里还没有文档。"}]
     if not answer.found:
-        closest = "\n\n".join(hit_block(h, "【低置信度】") for h in answer.hits)
+        # Only a preview of each: they are probably not the answer; the citation leads to the rest.
+        closest = "\n\n".join(hit_block(h, "【低置信度】", LOW_CONFIDENCE_PREVIEW) for h in answer.hits[:3])
         return [{"role": "assistant",
                  "content": f"{note}**没有找到相关内容。** 文档里似乎没有回答这个问题的段落。\n\n"
                             f"下面是最接近的段落，相关性低，仅供参考：\n\n{closest}"}]
@@ -237,6 +241,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
                 chatbot = gr.Chatbot(
                     label="对话", show_label=False, height=600, latex_delimiters=[], sanitize_html=True,
                     render_markdown=True, feedback_options=None, group_consecutive_messages=False,
+                    buttons=["copy", "copy_all"],  # no "share": nothing leaves this machine
                     placeholder="在下面输入问题，按回车或点「提问」。")
                 with gr.Row():
                     box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送；可以接着追问",
