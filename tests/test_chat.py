@@ -153,3 +153,14 @@ def test_english_follow_up_leans_on_a_chinese_topic(qa_builtin):
     turn = resolve(ask, "How was it solved?", "雍景苑小区出现过什么管理难题？")
     assert turn.combined
     assert turn.answer.confidence > ask("How was it solved?").confidence
+
+
+def test_elliptical_follow_up_about_an_item_of_a_list(qa_builtin):
+    from qa.highlight import best_sentence_span
+
+    ask = lambda q: qa_builtin.ask(q, k=3)  # noqa: E731
+    first, follow = "街道为“三驾马车”设了哪几个支撑平台？", "那第二个平台呢？"
+    turn = resolve(ask, follow, topic_of(ask, [first]))
+    assert turn.combined and turn.answer.found
+    a, b = best_sentence_span(qa_builtin, follow, turn.answer.best.text)
+    assert turn.answer.best.text[a:b].startswith("二是")  # the second item of the list
