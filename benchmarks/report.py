@@ -63,8 +63,10 @@ def targets(result: dict) -> dict:
         if top["chunks"] >= 1_000_000:
             out["1M: dense search p50 < 10 ms"] = {"value": top["dense_p50_ms"],
                                                    "met": top["dense_p50_ms"] < 10}
-            out["1M: dense+BM25+fusion p50 < 50 ms"] = {"value": top["query_p50_ms"],
-                                                        "met": top["query_p50_ms"] < 50}
+            whole = top.get("query_p50_ms")
+            out["1M: dense+BM25+fusion p50 < 50 ms"] = {
+                "value": whole if whole is not None else top.get("sparse_error", "not measured"),
+                "met": whole is not None and whole < 50}
     return out
 
 
@@ -124,7 +126,8 @@ def markdown(result: dict) -> str:
     if rows:
         lines += ["**Growth** (synthetic vectors and token lists around real ones; one process per size)", ""]
         lines += _table(GROWTH_HEADER, [[r["chunks"], "error: " + r["error"]] + [""] * 7 if "error" in r
-                                        else [r[k] for k in GROWTH_KEYS] for r in rows])
+                                        else [r.get(k) for k in GROWTH_KEYS] for r in rows])
+        lines += [f"{r['chunks']:,} chunks: {r['sparse_error']}" for r in rows if "sparse_error" in r]
     choice = result.get("choice") or []
     if choice:
         lines += ["**Index choice** (same vectors; single queries)", ""]
@@ -169,7 +172,8 @@ def plot(result: dict, path: Path) -> Path | None:
     ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(metrics))], metrics)
     ax.set_ylim(0, 1.05)
     ax.set_title("Quality (dev questions)")
-    ax.legend(fontsize=8)
+    if systems:
+        ax.legend(fontsize=8)
     lat = result.get("latency") or {}
     ax = axes[0][1]
     if lat:
@@ -185,9 +189,10 @@ def plot(result: dict, path: Path) -> Path | None:
         n = [r["chunks"] for r in rows]
         for key, label in (("query_p50_ms", "dense+BM25+fusion p50"), ("dense_p50_ms", "dense search p50"),
                            ("bm25_p50_ms", "BM25 p50")):
-            ax.plot(n, [r[key] for r in rows], marker="o", label=label)
+            have = [r for r in rows if key in r]
+            ax.plot([r["chunks"] for r in have], [r[key] for r in have], marker="o", label=label)
         for r in rows:
-            ax.annotate(f"{r['index']}\nR@10 {r['recall@10']:.2f}", (r["chunks"], r["query_p50_ms"]),
+            ax.annotate(f"{r['index']}\nR@10 {r['recall@10']:.2f}", (r["chunks"], r["dense_p50_ms"]),
                         fontsize=7, textcoords="offset points", xytext=(4, 4))
         ax.set_xscale("log")
         ax.set_yscale("log")

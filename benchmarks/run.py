@@ -188,7 +188,7 @@ def main(argv=None) -> int:
                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "command": "python benchmarks/run.py" + (" --quick" if args.quick else "")})
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
-    ctx = Context(args.questions.resolve(), SETTINGS[mode], tmp)
+    ctx = Context(args.questions.absolute(), SETTINGS[mode], tmp)
     functions = {"quality": stage_quality, "latency": stage_latency, "build": stage_build,
                  "choice": stage_choice, "growth": stage_growth, "load": stage_load}
     try:
