@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
 import sys
 import threading
 from functools import lru_cache, partial
+from pathlib import Path
 
 # Before gradio is imported: it reads this once, at import time.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 
 from qa import QA, Answer, Hit, QAError  # noqa: E402
 from qa.chat import Turn, read_question, resolve, topic_of  # noqa: E402
+from qa.errors import SourceError  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
-from qa.server import UnsafeBindError, serve  # noqa: E402
+from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
+from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
 
 log = logging.getLogger("qa.app")
 
@@ -31,6 +36,14 @@ MAX_K = 20
 #: Questions answered at the same time. The engine is read-only at query time, so they need no
 #: lock; on two cores more than a few at once would only make each one slower.
 CONCURRENCY = 4
+
+#: File types the 知识库 tab's file picker offers (qa.kb checks each upload's content as well).
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".docx", ".pdf"]
+#: Column headers of the 知识库 tab's tables.
+DOCUMENT_HEADERS = ["标题", "文件", "格式", "段落数", "章节数"]
+SKIPPED_HEADERS = ["文件", "未能收录的原因"]
+FORMAT_NAMES = {"html": "网页 HTML", "docx": "Word", "pdf": "PDF", ".md": "Markdown", ".markdown": "Markdown",
+                ".txt": "纯文本"}
 
 #: Example questions, written for the built-in article (not taken from any evaluation set).
 EXAMPLES = (
@@ -47,6 +60,7 @@ CSS = """
 .gradio-container .prose { line-height: 1.75; }
 .qa-docs .prose { font-size: 0.92em; }
 mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }
+.qa-kb-note .prose { font-size: 0.92em; color: var(--body-text-color-subdued); }
 """
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=\"'])")
@@ -166,6 +180,67 @@ def description(documents: list[dict]) -> str:
             "中文、英文提问都可以；每个回答都给出原文段落和出处（文档、章节、行号），可以接着追问。")
 
 
+def format_name(document: dict) -> str:
+    """The document's format for people: 纯文本, Markdown, 网页 HTML, Word or PDF."""
+    fmt = document.get("format", "text")
+    if fmt == "text":
+        return FORMAT_NAMES.get(Path(document.get("path", "")).suffix.lower(), "纯文本")
+    return FORMAT_NAMES.get(fmt, fmt)
+
+
+def document_rows(documents: list[dict]) -> list[list]:
+    """Rows of the documents table: title, file name, format, passages, sections.
+
+    Plain strings: the table shows its "str" cells as text, so nothing here is escaped.
+    """
+    return [[d["title"], Path(d["path"]).name, format_name(d), d["passages"], len(d.get("sections", []))]
+            for d in documents]
+
+
+def skipped_rows(skipped: list[dict]) -> list[list]:
+    """Rows of the table of files that could not be read: file name, reason."""
+    return [[Path(s["path"]).name, s["reason"]] for s in skipped]
+
+
+def document_table(documents: list[dict]):
+    """The documents table's value (a DataFrame keeps its headers when there are no rows)."""
+    import pandas as pd
+    return pd.DataFrame(document_rows(documents), columns=DOCUMENT_HEADERS)
+
+
+def skipped_table(skipped: list[dict]):
+    """The skipped-files table's value."""
+    import pandas as pd
+    return pd.DataFrame(skipped_rows(skipped), columns=SKIPPED_HEADERS)
+
+
+def document_choices(documents: list[dict]) -> list[tuple[str, str]]:
+    """(label, path) for the remove selector; the file name tells apart documents of one title."""
+    return [(f"{d['title']}（{Path(d['path']).name}）", d["path"]) for d in documents]
+
+
+def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
+    """Markdown, one line per uploaded file: accepted with its passages, or refused with the reason.
+
+    `results` holds (file name, refusal message or None, save_upload's result or None).
+    """
+    if not results:
+        return "请先选择要上传的文件。"
+    lines = []
+    for name, problem, saved in results:
+        if problem is not None:
+            lines.append(f"- ❌ **{escape_markdown(name)}**：未加入。{escape_markdown(problem)}")
+            continue
+        document = saved.get("document") or {}
+        verb = "已替换同名文件并重新索引" if saved.get("replaced") else "已加入知识库"
+        title = escape_markdown(document.get("title", saved["name"]))
+        lines.append(f"- ✅ **{escape_markdown(saved['name'])}**：{verb}，《{title}》，"
+                     f"{document.get('passages', 0)} 个段落")
+    accepted = sum(problem is None for _, problem, _ in results)
+    summary = f"**上传结果：**{accepted} 个文件已加入，{len(results) - accepted} 个未加入。"
+    return summary + "\n\n" + "\n".join(lines)
+
+
 def warm_up(qa: QA, sentence_vectors: SentenceVectors) -> None:
     """Pay one-off costs before the first visitor does: the first search (lazy initialisation in
     the tokenizer and encoder, ~2 s) and the sentence embeddings used for highlighting (~5 s)."""
@@ -176,11 +251,14 @@ def warm_up(qa: QA, sentence_vectors: SentenceVectors) -> None:
         log.exception("warm-up failed; answers will still work, the first ones more slowly")
 
 
-def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
-    """The chat page and its API endpoints (`/chat` and `/ask`) over one loaded QA.
+def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = True) -> gr.Blocks:
+    """The chat page, the 知识库 tab and their API endpoints (`/chat`, `/ask`, `/kb_list`,
+    `/kb_upload`, `/kb_remove`) over one loaded QA.
 
     Args:
         warm: embed the corpus sentences for highlighting in a background thread right away.
+        writable: allow uploads and removals from the page; False when other machines can reach it
+            (the page has no login; the REST API's token guards writes there).
     """
     documents = qa.documents()
     sentence_vectors = SentenceVectors(qa)
@@ -232,28 +310,141 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
         span = best_sentence_span(qa, text, answer.best.text, sentence_vectors) if answer.best else None
         return ask_result(answer, answer.best.text[span[0]:span[1]] if span else "")
 
+    def kb_views():
+        """Everything that shows what is indexed, on both tabs, re-read from the engine."""
+        qa.refresh()  # another process (python -m qa add/remove) may have updated the index
+        current = qa.documents()
+        return (description(current), documents_markdown(current), document_table(current),
+                skipped_table(qa.skipped()), gr.Dropdown(choices=document_choices(current), value=None))
+
+    def refuse_writes():
+        if not writable:
+            raise gr.Error("这个服务对其他机器开放，网页上的上传和移除已关闭；"
+                           "请在服务器上用 python -m qa add / remove 管理知识库。")
+
+    def kb_upload(files) -> tuple:
+        """Add uploaded files to the knowledge base, each on its own: a refused file does not stop
+        the others. Returns the per-file report, an emptied file picker and the refreshed views."""
+        refuse_writes()
+        results = []
+        for upload in files or []:
+            path = Path(upload).resolve()
+            name = path.name  # Gradio keeps the browser's base name for the cached copy
+            try:
+                results.append((name, None, save_upload(qa, name, path)))
+            except UploadError as e:
+                results.append((name, str(e), None))
+            except QAError as e:
+                results.append((name, f"无法加入知识库：{e}", None))
+            except Exception:  # noqa: BLE001 - one broken file must not lose the others' results
+                log.exception("upload of %r failed", name)
+                results.append((name, "服务器处理这个文件时出错，未加入。", None))
+            finally:
+                # The knowledge base now has its own copy (or refused the file): Gradio's cached
+                # upload would otherwise stay on disk outside the knowledge-base folder.
+                if path.is_relative_to(upload_cache):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        path.parent.rmdir()  # Gradio's one-upload folder, if nothing else is in it
+        return (upload_report(results), None) + kb_views()
+
+    def kb_remove(path) -> tuple:
+        """Take the selected document out of the knowledge base (an uploaded file is deleted too)."""
+        refuse_writes()
+        if not path:
+            raise gr.Error("请先在列表里选择要移除的文档。")
+        known = {d["path"]: d for d in qa.documents()}
+        document = known.get(path) or next((d for d in known.values() if Path(d["path"]).name == path), None)
+        if document is None:
+            raise gr.Error(f"知识库里没有这个文档：{path}")
+        try:
+            result = delete_document(qa, document["path"])
+        except SourceError as e:
+            raise gr.Error(f"知识库里没有这个文档：{path}") from e
+        except QAError as e:
+            raise gr.Error(f"无法移除这个文档：{e}") from e
+        note = "上传的文件已一并删除。" if result["deleted_file"] else "源文件不在知识库文件夹里，没有删除。"
+        message = (f"已从知识库移除《{escape_markdown(document['title'])}》"
+                   f"（{escape_markdown(Path(document['path']).name)}）。{note}")
+        return (message,) + kb_views()
+
+    def kb_list() -> dict:
+        """What the knowledge base holds: {documents: [{title, file, source, format, passages,
+        sections}], skipped: [{file, source, reason}]}; `source` is the full path on the server."""
+        qa.refresh()
+        # No "path" keys: gradio_client would take such dicts for files and try to download them.
+        return {"documents": [{"title": d["title"], "file": Path(d["path"]).name, "source": d["path"],
+                               "format": d["format"], "passages": d["passages"],
+                               "sections": d.get("sections", [])} for d in qa.documents()],
+                "skipped": [{"file": Path(s["path"]).name, "source": s["path"], "reason": s["reason"]}
+                            for s in qa.skipped()]}
+
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("# 文档问答")
         # Document titles and headings are escaped; no maths either (a "$$" in a title stays text).
         about = gr.Markdown(description(documents), latex_delimiters=[])
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="对话", show_label=False, height=600, latex_delimiters=[], sanitize_html=True,
-                    render_markdown=True, feedback_options=None, group_consecutive_messages=False,
-                    buttons=["copy", "copy_all"],  # no "share": nothing leaves this machine
-                    placeholder="在下面输入问题，按回车或点「提问」。")
-                with gr.Row():
-                    box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送；可以接着追问",
-                                     scale=5, max_lines=4, autofocus=True, elem_id="question")
-                    send = gr.Button("提问", variant="primary", scale=1, min_width=80)
-                if examples:
-                    gr.Markdown("**试试这些问题：**")
-                    with gr.Row():
-                        buttons = [gr.Button(e, size="sm", variant="secondary") for e in examples]
-                gr.ClearButton([chatbot, box], value="清空对话", size="sm")
-            with gr.Column(scale=1, min_width=240, elem_classes="qa-docs"):
-                panel = gr.Markdown(documents_markdown(documents), latex_delimiters=[])
+        with gr.Tabs():
+            with gr.Tab("问答", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(
+                            label="对话", show_label=False, height=600, latex_delimiters=[],
+                            sanitize_html=True, render_markdown=True, feedback_options=None,
+                            group_consecutive_messages=False,
+                            buttons=["copy", "copy_all"],  # no "share": nothing leaves this machine
+                            placeholder="在下面输入问题，按回车或点「提问」。")
+                        with gr.Row():
+                            box = gr.Textbox(show_label=False, scale=5, max_lines=4, autofocus=True,
+                                             placeholder="输入问题，按回车发送；可以接着追问",
+                                             elem_id="question")
+                            send = gr.Button("提问", variant="primary", scale=1, min_width=80)
+                        if examples:
+                            gr.Markdown("**试试这些问题：**")
+                            with gr.Row():
+                                buttons = [gr.Button(e, size="sm", variant="secondary") for e in examples]
+                        gr.ClearButton([chatbot, box], value="清空对话", size="sm")
+                    with gr.Column(scale=1, min_width=240, elem_classes="qa-docs"):
+                        panel = gr.Markdown(documents_markdown(documents), latex_delimiters=[])
+
+            with gr.Tab("知识库", id="kb") as kb_tab:
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        gr.Markdown("### 上传文档")
+                        gr.Markdown(f"支持 {' '.join(UPLOAD_TYPES)}，"
+                                    f"每个文件不超过 {MAX_UPLOAD_BYTES // 2**20} MB，可以一次选多个。"
+                                    "上传后马上建立索引，「问答」页立即能用新文档回答，"
+                                    "不用重启。已有同名文件时替换它。", elem_classes="qa-kb-note")
+                        files = gr.File(label="选择文件", file_count="multiple", file_types=UPLOAD_TYPES,
+                                        height=140, elem_id="kb-files", interactive=writable)
+                        upload = gr.Button("上传并加入知识库", variant="primary", elem_id="kb-upload",
+                                           interactive=writable)
+                        # File names and titles are escaped; no maths either.
+                        report = gr.Markdown(elem_id="kb-report", latex_delimiters=[])
+                    with gr.Column(scale=2, min_width=260):
+                        gr.Markdown("### 移除文档")
+                        # Custom values are allowed so that an API client may name a document its own way
+                        # (path or file name); kb_remove checks it against the index.
+                        remove_choice = gr.Dropdown(choices=document_choices(documents), value=None,
+                                                    label="选择要移除的文档", allow_custom_value=True,
+                                                    elem_id="kb-remove-choice", interactive=writable)
+                        remove = gr.Button("从知识库移除", variant="stop", elem_id="kb-remove",
+                                           interactive=writable)
+                        removed = gr.Markdown(elem_id="kb-removed", latex_delimiters=[])
+                        gr.Markdown("上传到知识库文件夹的文件会一并删除；其他位置的源文件只从索引中去掉，"
+                                    "文件本身不动。", elem_classes="qa-kb-note")
+                if not writable:
+                    gr.Markdown("这个服务对其他机器开放，网页上的上传和移除已关闭；"
+                                "请在服务器上用 `python -m qa add` / `remove` 管理知识库。")
+                gr.Markdown("### 已收录的文档")
+                # "str" cells are shown as text by the table, so titles need no escaping here.
+                table = gr.Dataframe(document_table(documents), interactive=False, wrap=True,
+                                     datatype=["str", "str", "str", "number", "number"],
+                                     column_widths=["34%", "30%", "12%", "12%", "12%"],
+                                     elem_id="kb-documents", show_label=False)
+                gr.Markdown("### 未能收录的文件")
+                skipped = gr.Dataframe(skipped_table(qa.skipped()), interactive=False, wrap=True,
+                                       datatype=["str", "str"], column_widths=["34%", "66%"],
+                                       elem_id="kb-skipped", show_label=False)
 
         gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
         # Inputs are read when the event fires, so clearing the box at once does not lose the question.
@@ -261,9 +452,18 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True) -> gr.Blocks:
         for button, example in zip(buttons if examples else [], examples or [], strict=True):
             button.click(partial(chat, example), chatbot, chatbot, api_visibility="private")
         gr.api(ask, api_name="ask")
-        # A page opened after documents were added shows them.
-        demo.load(lambda: (description(qa.documents()), documents_markdown(qa.documents())), None,
-                  [about, panel], queue=False, api_visibility="private")
+
+        upload_cache = Path(get_upload_folder()).resolve()
+        views = [about, panel, table, skipped, remove_choice]
+        # One write at a time (qa.add/remove serialise anyway); questions keep being answered meanwhile.
+        upload.click(kb_upload, files, [report, files, *views], api_name="kb_upload",
+                     concurrency_limit=1, concurrency_id="kb-write")
+        remove.click(kb_remove, remove_choice, [removed, *views], api_name="kb_remove",
+                     concurrency_limit=1, concurrency_id="kb-write")
+        gr.api(kb_list, api_name="kb_list")
+        # A page opened, or a tab shown, after documents were added or removed elsewhere shows them.
+        demo.load(kb_views, None, views, queue=False, api_visibility="private")
+        kb_tab.select(kb_views, None, views, queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
 
@@ -274,7 +474,8 @@ def launch(demo: gr.Blocks, host: str, port: int, qa: QA | None = None) -> None:
     try:
         # Not demo.launch(): its queue costs ~170 ms a question; /api/ask calls the engine directly.
         serve(qa, demo, host, port, gradio_options={"css": CSS, "footer_links": ["api"], "show_error": False,
-                                                    "ssr_mode": False, "enable_monitoring": False})
+                                                    "ssr_mode": False, "enable_monitoring": False,
+                                                    "max_file_size": MAX_UPLOAD_BYTES})
     except UnsafeBindError as e:
         raise SystemExit(f"error: {e}") from None
 
@@ -298,7 +499,8 @@ def main(argv=None) -> int:
     except QAError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    launch(build_demo(qa), args.host, args.port, qa=qa)
+    # The page has no login: uploads and removals only while no other machine can reach it.
+    launch(build_demo(qa, writable=is_loopback(args.host)), args.host, args.port, qa=qa)
     return 0
 
 

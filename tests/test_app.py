@@ -100,6 +100,7 @@ def test_launch_binds_where_asked_without_share_link_or_monitoring(monkeypatch, 
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 7999)
     options = seen["gradio_options"]
     assert options.get("share", False) is False and options["enable_monitoring"] is False
+    assert options["max_file_size"] == 20 * 1024 * 1024  # Gradio refuses bigger uploads before qa.kb
 
 
 def test_host_and_port_come_from_flags_then_environment_then_defaults(monkeypatch):

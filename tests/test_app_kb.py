@@ -1,0 +1,199 @@
+"""The 知识库 tab through gradio_client: upload, list and remove documents in an app over a tmp index."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio.utils import get_upload_folder  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+import app  # noqa: E402
+from qa.kb import MAX_UPLOAD_BYTES  # noqa: E402
+
+BASE_TEXT = """西湖龙井茶
+
+龙井茶产于杭州西湖周边的群山之中，以色绿、香郁、味甘、形美四绝著称。
+每年清明节前采摘的明前茶最为名贵，茶农用手在铁锅里炒制，一锅只能炒出几两干茶。
+"""
+#: The uploaded document: facts the base document does not hold.
+LIGHTHOUSE = """白鹭岛灯塔
+
+白鹭岛灯塔建成于一八九二年，塔身用花岗岩砌成，高二十三米。
+守塔人陈阿婆在岛上住了四十年，每天傍晚登上塔顶点亮灯火，为过往渔船指引航道。
+一九八五年灯塔改用电力照明，陈阿婆仍然每天上塔擦拭灯罩。
+"""
+LIGHTHOUSE_QUESTION = "白鹭岛灯塔的守塔人是谁？"
+#: Bytes of a PNG image: binary, whatever the name says.
+NOT_A_PDF = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def kb_qa(encoder, tmp_path_factory):
+    """QA over one small Chinese text; uploads go to <tmp>/kb."""
+    from qa import QA
+
+    root = tmp_path_factory.mktemp("kb-app")
+    source = root / "sources" / "龙井茶.txt"
+    source.parent.mkdir()
+    source.write_text(BASE_TEXT, encoding="utf-8")
+    return QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb")
+
+
+@pytest.fixture(scope="module")
+def url(kb_qa):
+    demo = app.build_demo(kb_qa, examples=(), warm=False)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                share=False, enable_monitoring=False, ssr_mode=False, max_file_size=MAX_UPLOAD_BYTES)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    return gradio_client.Client(url, verbose=False)
+
+
+def upload(client, *paths: Path) -> tuple:
+    """Call /kb_upload; returns (report as the reader sees it, file picker, description, panel, table,
+    skipped, choices)."""
+    report, *rest = client.predict([handle_file(str(p)) for p in paths], api_name="/kb_upload")
+    return (app.unescape_markdown(report), *rest)
+
+
+def titles(client) -> list[str]:
+    return [d["title"] for d in client.predict(api_name="/kb_list")["documents"]]
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def every_file(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_upload_is_answered_listed_shown_and_removed(client, kb_qa, tmp_path):
+    assert titles(client) == ["西湖龙井茶"]
+    assert not client.predict(LIGHTHOUSE_QUESTION, api_name="/ask")["found"]
+
+    report, picker, about, panel, table, skipped, _ = upload(client, write(tmp_path / "灯塔.txt", LIGHTHOUSE))
+    passages = next(d["passages"] for d in kb_qa.documents() if d["title"] == "白鹭岛灯塔")
+    assert "✅" in report and "灯塔.txt" in report and f"《白鹭岛灯塔》，{passages} 个段落" in report
+    assert picker is None  # the picker is emptied for the next upload
+    assert "白鹭岛灯塔" in panel and "2 篇文档" in about  # the chat tab's panel and description
+    assert ["白鹭岛灯塔", "灯塔.txt", "纯文本", passages, 0] in table["data"]
+    assert (Path(kb_qa.kb_dir) / "灯塔.txt").read_text(encoding="utf-8") == LIGHTHOUSE
+    # the only copy kept is the knowledge base's: Gradio's cached upload is deleted
+    assert not list(Path(get_upload_folder()).rglob("灯塔.txt"))
+    assert sorted(titles(client)) == sorted(["西湖龙井茶", "白鹭岛灯塔"])
+
+    # the chat answers from the new document, without a restart
+    result = client.predict(LIGHTHOUSE_QUESTION, api_name="/ask")
+    assert result["found"] and "陈阿婆" in result["passage"]
+    assert result["citation"].startswith("《白鹭岛灯塔》")
+    history = client.predict(LIGHTHOUSE_QUESTION, [], api_name="/chat")
+    assert "陈阿婆" in app.message_text(history[1])
+
+    path = str(Path(kb_qa.kb_dir).resolve() / "灯塔.txt")
+    removed, about, panel, table, _, choices = client.predict(path, api_name="/kb_remove")
+    assert "已从知识库移除《白鹭岛灯塔》" in removed and "一并删除" in removed
+    assert "白鹭岛灯塔" not in panel and "1 篇文档" in about
+    assert [row[0] for row in table["data"]] == ["西湖龙井茶"]
+    assert not (Path(kb_qa.kb_dir) / "灯塔.txt").exists()
+    assert titles(client) == ["西湖龙井茶"]
+    assert "陈阿婆" not in client.predict(LIGHTHOUSE_QUESTION, api_name="/ask")["passage"]
+
+
+def test_bad_upload_is_refused_with_its_reason_and_the_others_are_added(client, kb_qa, tmp_path):
+    before = every_file(Path(kb_qa.kb_dir)) if Path(kb_qa.kb_dir).exists() else set()
+    fake = write(tmp_path / "报告.pdf", NOT_A_PDF)
+    empty = write(tmp_path / "空白.txt", "  \n")
+    good = write(tmp_path / "茶具.md", "# 紫砂壶\n\n宜兴紫砂壶用当地的紫泥烧制，透气性好，泡茶不失原味。\n")
+    report = upload(client, fake, empty, good)[0]
+    lines = report.splitlines()
+    assert "1 个文件已加入，2 个未加入" in lines[0]
+    assert any("❌" in line and "报告.pdf" in line and "不是 PDF" in line for line in lines)
+    assert any("❌" in line and "空白.txt" in line and "空的" in line for line in lines)
+    assert any("✅" in line and "茶具.md" in line for line in lines)
+    kb_files = every_file(Path(kb_qa.kb_dir)) - before
+    assert [p.name for p in kb_files] == ["茶具.md"]  # nothing of the refused files was kept
+    assert "紫砂壶" in titles(client)
+    client.predict("茶具.md", api_name="/kb_remove")  # a bare file name works too
+    assert "紫砂壶" not in titles(client)
+
+
+def test_path_traversal_names_land_inside_the_knowledge_base_folder(client, kb_qa, url, tmp_path):
+    # A Windows-style name is one legal file name on Linux: gradio_client sends it as it is.
+    kb_dir = Path(kb_qa.kb_dir).resolve()
+    sneaky = write(tmp_path / "..\\..\\逃逸.txt", "逃逸测试\n\n这份文件想把自己写到知识库文件夹之外。\n")
+    outside = kb_dir.parents[1]  # where ../../ from the knowledge-base folder leads
+
+    def files_here() -> set[Path]:  # the index's own files change with every update
+        return {p for p in every_file(outside) if not p.is_relative_to(kb_qa.index_dir.resolve())}
+
+    before = files_here()
+    report = upload(client, sneaky)[0]
+    assert "✅" in report and "逃逸.txt" in report and ".." not in report
+    assert files_here() - before == {kb_dir / "逃逸.txt"}
+    # A raw multipart upload that names its file ../../ keeps only the base name on the server.
+    body = "逃逸二\n\n另一份试图逃出去的文件。\n".encode()
+    posted = httpx.post(url.rstrip("/") + "/gradio_api/upload", timeout=30,
+                        files=[("files", ("../../逃逸二.txt", body))])
+    assert posted.status_code == 200
+    [server_path] = posted.json()
+    assert Path(server_path).name == "逃逸二.txt"
+    assert Path(server_path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
+    Path(server_path).unlink()
+    Path(server_path).parent.rmdir()
+    client.predict("逃逸.txt", api_name="/kb_remove")
+    assert files_here() == before
+
+
+def test_upload_over_the_size_limit_is_refused_by_gradio(url, tmp_path):
+    big = write(tmp_path / "大文件.txt", b"a" * (MAX_UPLOAD_BYTES + 1))
+    with open(big, "rb") as f:
+        posted = httpx.post(url.rstrip("/") + "/gradio_api/upload", files=[("files", ("大文件.txt", f))],
+                            timeout=60)
+    assert posted.status_code == 413
+
+
+def test_removing_an_unknown_document_is_refused(client):
+    for name in ("不存在.txt", "../../etc/passwd", ""):
+        with pytest.raises(AppError, match="知识库里没有这个文档|请先"):
+            client.predict(name, api_name="/kb_remove")
+    assert titles(client) == ["西湖龙井茶"]
+
+
+def test_names_and_titles_are_escaped_in_the_upload_report(tmp_path):
+    saved = {"name": "<img src=x onerror=alert(1)>.txt", "replaced": False,
+             "document": {"title": "**粗体** [链接](javascript:x)", "passages": 3}}
+    report = app.upload_report([("a<b>.pdf", "a<b>.pdf：不是 PDF 文件", None), ("x", None, saved)])
+    assert "<img" not in report and "<b>" not in report and "&lt;img" in report
+    assert "\\*\\*粗体\\*\\*" in report and "\\[链接\\]" in report
+
+
+def test_uploads_and_removals_are_refused_when_the_page_is_public(kb_qa):
+    demo = app.build_demo(kb_qa, examples=(), warm=False, writable=False)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                share=False, enable_monitoring=False, ssr_mode=False)
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False)
+        with pytest.raises(AppError, match="上传和移除已关闭"):
+            client.predict("龙井茶.txt", api_name="/kb_remove")
+        assert [d["title"] for d in client.predict(api_name="/kb_list")["documents"]] == ["西湖龙井茶"]
+    finally:
+        demo.close()
