@@ -171,6 +171,8 @@ def main(argv=None) -> int:
                              "from the last result file")
     parser.add_argument("--out", type=Path, default=None,
                         help="result path, no suffix (default: results/latest; results/quick with --quick)")
+    parser.add_argument("--sizes", default=None,
+                        help="growth sizes to (re)measure, e.g. 100000,1000000; rows of other sizes are kept")
     args = parser.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = set(stages) - set(STAGES)
@@ -188,14 +190,21 @@ def main(argv=None) -> int:
                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "command": "python benchmarks/run.py" + (" --quick" if args.quick else "")})
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
-    ctx = Context(args.questions.absolute(), SETTINGS[mode], tmp)
+    settings = dict(SETTINGS[mode])
+    if args.sizes:
+        settings["growth"] = [int(x) for x in args.sizes.split(",")]
+    ctx = Context(args.questions.absolute(), settings, tmp)
     functions = {"quality": stage_quality, "latency": stage_latency, "build": stage_build,
                  "choice": stage_choice, "growth": stage_growth, "load": stage_load}
     try:
         for stage in stages:
             start = time.perf_counter()
             print(f"[{stage}] ...", flush=True)
-            result[stage] = functions[stage](ctx)
+            value = functions[stage](ctx)
+            if stage == "growth" and args.sizes:  # merge: new rows replace those of the same size
+                kept = [r for r in result.get("growth", []) if r["chunks"] not in settings["growth"]]
+                value = sorted(kept + value, key=lambda r: r["chunks"])
+            result[stage] = value
             print(f"[{stage}] {time.perf_counter() - start:.1f} s", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
