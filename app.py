@@ -61,6 +61,9 @@ CSS = """
 .qa-docs .prose { font-size: 0.92em; }
 mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }
 .qa-kb-note .prose { font-size: 0.92em; color: var(--body-text-color-subdued); }
+/* Table cells default to a monospace font, which has no Chinese glyphs of its own. */
+.qa-kb-table td, .qa-kb-table td * { font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC",
+  "Microsoft YaHei", sans-serif !important; }
 """
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=\"'])")
@@ -198,8 +201,9 @@ def document_rows(documents: list[dict]) -> list[list]:
 
 
 def skipped_rows(skipped: list[dict]) -> list[list]:
-    """Rows of the table of files that could not be read: file name, reason."""
-    return [[Path(s["path"]).name, s["reason"]] for s in skipped]
+    """Rows of the table of files that could not be read: file name, reason (without the full path
+    it often starts with: the file column names the file, and server paths mean nothing to readers)."""
+    return [[Path(s["path"]).name, s["reason"].removeprefix(f"{s['path']}: ")] for s in skipped]
 
 
 def document_table(documents: list[dict]):
@@ -229,15 +233,17 @@ def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
     lines = []
     for name, problem, saved in results:
         if problem is not None:
-            lines.append(f"- ❌ **{escape_markdown(name)}**：未加入。{escape_markdown(problem)}")
+            # qa.kb's messages start with the (sanitised) file name, already shown at the line's start.
+            reason = problem.split("：", 1)[1] if problem.startswith(f"{Path(name).stem}") else problem
+            lines.append(f"- {escape_markdown(name)}：**未加入**。{escape_markdown(reason)}")
             continue
         document = saved.get("document") or {}
-        verb = "已替换同名文件并重新索引" if saved.get("replaced") else "已加入知识库"
+        verb = "已替换同名文件" if saved.get("replaced") else "已加入"
         title = escape_markdown(document.get("title", saved["name"]))
-        lines.append(f"- ✅ **{escape_markdown(saved['name'])}**：{verb}，《{title}》，"
+        lines.append(f"- {escape_markdown(saved['name'])}：**{verb}**，《{title}》，"
                      f"{document.get('passages', 0)} 个段落")
     accepted = sum(problem is None for _, problem, _ in results)
-    summary = f"**上传结果：**{accepted} 个文件已加入，{len(results) - accepted} 个未加入。"
+    summary = f"**上传结果**：{accepted} 个文件已加入，{len(results) - accepted} 个未加入。"
     return summary + "\n\n" + "\n".join(lines)
 
 
@@ -440,11 +446,11 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                 table = gr.Dataframe(document_table(documents), interactive=False, wrap=True,
                                      datatype=["str", "str", "str", "number", "number"],
                                      column_widths=["34%", "30%", "12%", "12%", "12%"],
-                                     elem_id="kb-documents", show_label=False)
+                                     elem_id="kb-documents", elem_classes="qa-kb-table", show_label=False)
                 gr.Markdown("### 未能收录的文件")
                 skipped = gr.Dataframe(skipped_table(qa.skipped()), interactive=False, wrap=True,
                                        datatype=["str", "str"], column_widths=["34%", "66%"],
-                                       elem_id="kb-skipped", show_label=False)
+                                       elem_id="kb-skipped", elem_classes="qa-kb-table", show_label=False)
 
         gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
         # Inputs are read when the event fires, so clearing the box at once does not lose the question.

@@ -90,15 +90,16 @@ def test_upload_is_answered_listed_shown_and_removed(client, kb_qa, tmp_path):
     assert titles(client) == ["西湖龙井茶"]
     assert not client.predict(LIGHTHOUSE_QUESTION, api_name="/ask")["found"]
 
+    cached_before = every_file(Path(get_upload_folder()))
     report, picker, about, panel, table, skipped, _ = upload(client, write(tmp_path / "灯塔.txt", LIGHTHOUSE))
     passages = next(d["passages"] for d in kb_qa.documents() if d["title"] == "白鹭岛灯塔")
-    assert "✅" in report and "灯塔.txt" in report and f"《白鹭岛灯塔》，{passages} 个段落" in report
+    assert f"灯塔.txt：已加入，《白鹭岛灯塔》，{passages} 个段落" in report.replace("**", "")
     assert picker is None  # the picker is emptied for the next upload
     assert "白鹭岛灯塔" in panel and "2 篇文档" in about  # the chat tab's panel and description
     assert ["白鹭岛灯塔", "灯塔.txt", "纯文本", passages, 0] in table["data"]
     assert (Path(kb_qa.kb_dir) / "灯塔.txt").read_text(encoding="utf-8") == LIGHTHOUSE
     # the only copy kept is the knowledge base's: Gradio's cached upload is deleted
-    assert not list(Path(get_upload_folder()).rglob("灯塔.txt"))
+    assert not [p for p in every_file(Path(get_upload_folder())) - cached_before if p.name == "灯塔.txt"]
     assert sorted(titles(client)) == sorted(["西湖龙井茶", "白鹭岛灯塔"])
 
     # the chat answers from the new document, without a restart
@@ -124,11 +125,11 @@ def test_bad_upload_is_refused_with_its_reason_and_the_others_are_added(client, 
     empty = write(tmp_path / "空白.txt", "  \n")
     good = write(tmp_path / "茶具.md", "# 紫砂壶\n\n宜兴紫砂壶用当地的紫泥烧制，透气性好，泡茶不失原味。\n")
     report = upload(client, fake, empty, good)[0]
-    lines = report.splitlines()
+    lines = report.replace("**", "").splitlines()
     assert "1 个文件已加入，2 个未加入" in lines[0]
-    assert any("❌" in line and "报告.pdf" in line and "不是 PDF" in line for line in lines)
-    assert any("❌" in line and "空白.txt" in line and "空的" in line for line in lines)
-    assert any("✅" in line and "茶具.md" in line for line in lines)
+    assert "- 报告.pdf：未加入。不是 PDF 文件（缺少 %PDF 文件头）" in lines
+    assert "- 空白.txt：未加入。文件是空的" in lines
+    assert any(line.startswith("- 茶具.md：已加入，《紫砂壶》") for line in lines)
     kb_files = every_file(Path(kb_qa.kb_dir)) - before
     assert [p.name for p in kb_files] == ["茶具.md"]  # nothing of the refused files was kept
     assert "紫砂壶" in titles(client)
@@ -147,7 +148,7 @@ def test_path_traversal_names_land_inside_the_knowledge_base_folder(client, kb_q
 
     before = files_here()
     report = upload(client, sneaky)[0]
-    assert "✅" in report and "逃逸.txt" in report and ".." not in report
+    assert "逃逸.txt：**已加入**" in report and ".." not in report
     assert files_here() - before == {kb_dir / "逃逸.txt"}
     # A raw multipart upload that names its file ../../ keeps only the base name on the server.
     body = "逃逸二\n\n另一份试图逃出去的文件。\n".encode()
@@ -197,3 +198,13 @@ def test_uploads_and_removals_are_refused_when_the_page_is_public(kb_qa):
         assert [d["title"] for d in client.predict(api_name="/kb_list")["documents"]] == ["西湖龙井茶"]
     finally:
         demo.close()
+
+
+def test_tables_show_format_counts_and_skipped_reasons_without_server_paths():
+    documents = [{"title": "甲", "path": "/kb/a.md", "format": "text", "passages": 3,
+                  "sections": ["一", "二"]},
+                 {"title": "乙", "path": "/kb/b.pdf", "format": "pdf", "passages": 5, "sections": []}]
+    assert app.document_rows(documents) == [["甲", "a.md", "Markdown", 3, 2], ["乙", "b.pdf", "PDF", 5, 0]]
+    assert app.document_choices(documents)[1] == ("乙（b.pdf）", "/kb/b.pdf")
+    skipped = [{"path": "/srv/docs/c.pdf", "reason": "/srv/docs/c.pdf: not a readable PDF"}]
+    assert app.skipped_rows(skipped) == [["c.pdf", "not a readable PDF"]]

@@ -35,17 +35,30 @@ def url(qa_builtin):
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser():
+    # One Playwright per module: its sync API cannot run twice at once in a thread.
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
-        dialogs = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.dialogs = dialogs
-        page.goto(url)
-        page.wait_for_selector("#question textarea", timeout=20_000)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str):
+    """A Chinese-locale page at `url`, chat box ready; page.dialogs collects any alert()."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    page.goto(url)
+    page.wait_for_selector("#question textarea", timeout=20_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    page = open_page(browser, url)
+    yield page
+    page.close()
 
 
 def ask(page, question: str) -> None:
@@ -91,3 +104,75 @@ def test_example_question_button_asks_it(page):
     page.get_by_role("button", name=app.EXAMPLES[1]).click()
     page.wait_for_function(f"document.querySelectorAll('.message-row').length > {before + 1}", timeout=30_000)
     assert page.get_by_text(app.EXAMPLES[1], exact=True).count() >= 2  # the button and the user message
+
+
+# ----- the 知识库 tab, over its own small index (uploads must not change the shared one) -----
+
+LIGHTHOUSE = ("白鹭岛灯塔\n\n白鹭岛灯塔建成于一八九二年，塔身用花岗岩砌成，高二十三米。\n"
+              "守塔人陈阿婆在岛上住了四十年，每天傍晚登上塔顶点亮灯火，为过往渔船指引航道。\n")
+#: A title that would run script if it were shown as HTML.
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>**标记**测试"
+
+
+@pytest.fixture(scope="module")
+def kb_page(browser, encoder, tmp_path_factory):
+    from qa import QA
+
+    root = tmp_path_factory.mktemp("kb-browser")
+    source = root / "龙井茶.txt"
+    source.write_text("西湖龙井茶\n\n龙井茶产于杭州西湖周边的群山之中，以色绿、香郁、味甘、形美四绝著称。\n",
+                      encoding="utf-8")
+    demo = app.build_demo(QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb"),
+                          examples=(), warm=False)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                share=False, enable_monitoring=False, ssr_mode=False, css=app.CSS, max_file_size="20mb")
+    try:
+        page = open_page(browser, demo.local_url)
+        yield page
+        page.close()
+    finally:
+        demo.close()
+
+
+def test_upload_in_the_kb_tab_then_the_chat_answers_from_it(kb_page, tmp_path):
+    page = kb_page
+    lighthouse = tmp_path / "灯塔.txt"
+    lighthouse.write_text(LIGHTHOUSE, encoding="utf-8")
+    hostile = tmp_path / "标记.txt"
+    hostile.write_text(f"{HOSTILE_TITLE}\n\n这份文件的标题里有网页标签，页面上必须原样显示成文字。\n",
+                       encoding="utf-8")
+
+    page.get_by_role("tab", name="知识库").click()
+    page.set_input_files("#kb-files input[type=file]", [str(lighthouse), str(hostile)])
+    # listed once uploaded to the server (the name is shown as stem and suffix)
+    page.locator("#kb-files").get_by_text("标记", exact=True).wait_for(timeout=30_000)
+    page.click("#kb-upload")
+    page.locator("#kb-report").get_by_text("2 个文件已加入", exact=False).wait_for(timeout=60_000)
+    table = page.locator("#kb-documents")
+    table.get_by_text("白鹭岛灯塔", exact=True).wait_for(timeout=10_000)
+    assert table.get_by_text(HOSTILE_TITLE, exact=True).count() >= 1  # the title as text, in the table
+    assert page.locator("#kb-report").get_by_text(f"《{HOSTILE_TITLE}》", exact=False).count() == 1
+    assert page.locator("img[src=x]").count() == 0 and page.dialogs == []
+    page.screenshot(path=str(tmp_path / "kb.png"), full_page=True)
+    assert (tmp_path / "kb.png").stat().st_size > 10_000
+
+    page.get_by_role("tab", name="问答").click()
+    assert "白鹭岛灯塔" in page.inner_text(".qa-docs")  # the documents panel was re-read
+    ask(page, "白鹭岛灯塔的守塔人是谁？")
+    page.get_by_text("《白鹭岛灯塔》", exact=False).first.wait_for(timeout=30_000)
+    assert "守塔人陈阿婆" in page.inner_text(".message-row >> nth=1")
+
+
+def test_remove_in_the_kb_tab_updates_the_table_and_the_panel(kb_page):
+    page = kb_page
+    page.get_by_role("tab", name="知识库").click()
+    page.locator("#kb-remove-choice input").click()
+    page.get_by_role("option", name="白鹭岛灯塔（灯塔.txt）").click()
+    page.click("#kb-remove")
+    removed = page.locator("#kb-removed").get_by_text("已从知识库移除《白鹭岛灯塔》", exact=False)
+    removed.wait_for(timeout=30_000)
+    page.wait_for_function("!document.querySelector('#kb-documents').innerText.includes('白鹭岛灯塔')",
+                           timeout=10_000)
+    assert "西湖龙井茶" in page.inner_text("#kb-documents")
+    page.get_by_role("tab", name="问答").click()
+    assert "白鹭岛灯塔" not in page.inner_text(".qa-docs")
