@@ -62,8 +62,8 @@ CSS = """
 mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }
 .qa-kb-note .prose { font-size: 0.92em; color: var(--body-text-color-subdued); }
 /* Table cells default to a monospace font, which has no Chinese glyphs of its own. */
-.qa-kb-table td, .qa-kb-table td * { font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC",
-  "Microsoft YaHei", sans-serif !important; }
+#kb-documents .body-cell *, #kb-skipped .body-cell * {
+  font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif !important; }
 """
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=\"'])")
@@ -203,7 +203,8 @@ def document_rows(documents: list[dict]) -> list[list]:
 def skipped_rows(skipped: list[dict]) -> list[list]:
     """Rows of the table of files that could not be read: file name, reason (without the full path
     it often starts with: the file column names the file, and server paths mean nothing to readers)."""
-    return [[Path(s["path"]).name, s["reason"].removeprefix(f"{s['path']}: ")] for s in skipped]
+    return [[Path(s["path"]).name, "无法读取：" + s["reason"].removeprefix(f"{s['path']}: ")]
+            for s in skipped]
 
 
 def document_table(documents: list[dict]):
@@ -446,11 +447,11 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                 table = gr.Dataframe(document_table(documents), interactive=False, wrap=True,
                                      datatype=["str", "str", "str", "number", "number"],
                                      column_widths=["34%", "30%", "12%", "12%", "12%"],
-                                     elem_id="kb-documents", elem_classes="qa-kb-table", show_label=False)
+                                     elem_id="kb-documents", show_label=False)
                 gr.Markdown("### 未能收录的文件")
                 skipped = gr.Dataframe(skipped_table(qa.skipped()), interactive=False, wrap=True,
                                        datatype=["str", "str"], column_widths=["34%", "66%"],
-                                       elem_id="kb-skipped", elem_classes="qa-kb-table", show_label=False)
+                                       elem_id="kb-skipped", show_label=False)
 
         gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
         # Inputs are read when the event fires, so clearing the box at once does not lose the question.

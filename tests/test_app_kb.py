@@ -207,4 +207,4 @@ def test_tables_show_format_counts_and_skipped_reasons_without_server_paths():
     assert app.document_rows(documents) == [["甲", "a.md", "Markdown", 3, 2], ["乙", "b.pdf", "PDF", 5, 0]]
     assert app.document_choices(documents)[1] == ("乙（b.pdf）", "/kb/b.pdf")
     skipped = [{"path": "/srv/docs/c.pdf", "reason": "/srv/docs/c.pdf: not a readable PDF"}]
-    assert app.skipped_rows(skipped) == [["c.pdf", "not a readable PDF"]]
+    assert app.skipped_rows(skipped) == [["c.pdf", "无法读取：not a readable PDF"]]
