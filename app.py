@@ -159,8 +159,10 @@ def ask_result(answer: Answer, highlight: str) -> dict:
         "score": best.score if best else 0.0,
         "confidence": answer.confidence,
         "highlight": highlight,
+        # "lines" is empty for Word, HTML and PDF passages; "location" says where they stand.
         "hits": [{"text": h.text, "citation": str(h.citation), "score": h.score,
-                  "lines": [list(r) for r in h.citation.lines]} for h in answer.hits],
+                  "lines": [list(r) for r in h.citation.lines], "location": h.citation.location}
+                 for h in answer.hits],
     }
 
 

@@ -208,3 +208,18 @@ def test_tables_show_format_counts_and_skipped_reasons_without_server_paths():
     assert app.document_choices(documents)[1] == ("乙（b.pdf）", "/kb/b.pdf")
     skipped = [{"path": "/srv/docs/c.pdf", "reason": "/srv/docs/c.pdf: not a readable PDF"}]
     assert app.skipped_rows(skipped) == [["c.pdf", "无法读取：not a readable PDF"]]
+
+
+def test_an_uploaded_html_page_is_cited_by_paragraph_in_ask_and_chat(client, tmp_path):
+    page = write(tmp_path / "风筝节.html", "<html><head><title>潍坊风筝节</title></head><body>"
+                 "<h1>潍坊风筝节</h1><p>潍坊国际风筝节每年四月在浮烟山举行。</p>"
+                 "<p>来自各国的风筝爱好者放飞巨型龙头蜈蚣风筝，最长的一只有三百米。</p></body></html>")
+    assert "风筝节.html：**已加入**" in upload(client, page)[0]
+    question = "潍坊的龙头蜈蚣风筝最长有多少米？"
+    hit = client.predict(question, api_name="/ask")["hits"][0]
+    assert "三百米" in hit["text"] and hit["lines"] == []  # HTML has paragraphs, not lines
+    assert hit["location"].startswith("第") and hit["location"].endswith("段")
+    assert hit["citation"].endswith(hit["location"])
+    history = client.predict(question, [], api_name="/chat")
+    assert app.escape_markdown(hit["citation"]) in app.message_text(history[1])
+    client.predict("风筝节.html", api_name="/kb_remove")
