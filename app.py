@@ -182,7 +182,7 @@ def description(documents: list[dict]) -> str:
     titles = "、".join(f"《{escape_markdown(d['title'])}》" for d in documents) or "（还没有文档）"
     passages = sum(d["passages"] for d in documents)
     return (f"根据 {len(documents)} 篇文档回答问题：{titles}，共 {passages} 个段落。"
-            "中文、英文提问都可以；每个回答都给出原文段落和出处（文档、章节、行号），可以接着追问。")
+            "中文、英文提问都可以；每个回答都给出原文段落和出处（文档、章节、行号或段落），可以接着追问。")
 
 
 def format_name(document: dict) -> str:

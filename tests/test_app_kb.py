@@ -223,3 +223,18 @@ def test_an_uploaded_html_page_is_cited_by_paragraph_in_ask_and_chat(client, tmp
     history = client.predict(question, [], api_name="/chat")
     assert app.escape_markdown(hit["citation"]) in app.message_text(history[1])
     client.predict("风筝节.html", api_name="/kb_remove")
+
+
+def test_the_file_picker_offers_the_supported_types_and_gradio_refuses_others(kb_qa, client, tmp_path):
+    import gradio as gr
+
+    from qa.kb import ALLOWED_SUFFIXES
+
+    demo = app.build_demo(kb_qa, examples=(), warm=False)
+    [picker] = [b for b in demo.blocks.values() if isinstance(b, gr.File)]
+    assert picker.file_count == "multiple"
+    assert picker.file_types == [".txt", ".md", ".html", ".htm", ".docx", ".pdf"]
+    assert set(picker.file_types) <= set(ALLOWED_SUFFIXES)
+    with pytest.raises(AppError):  # the API checks the types too, before the app sees the files
+        upload(client, write(tmp_path / "程序.exe", b"MZ\x90\x00"))
+    assert titles(client) == ["西湖龙井茶"]
