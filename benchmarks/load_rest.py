@@ -4,6 +4,7 @@ Usage:
     python benchmarks/load_rest.py                 # starts `python app.py` on a free port, measures, stops it
     python benchmarks/load_rest.py --url http://127.0.0.1:7860   # measure a server that is already running
     python benchmarks/load_rest.py --synthetic 4   # the REST layer alone, over an engine that takes 4 ms
+    python benchmarks/load_rest.py --encoder-threads 1   # experiment: one BLAS thread per query
 
 Steps: (1) sequential: ask() in this process and /api/ask over one keep-alive connection, call by
 call in turn (so load from other programs weighs on both alike): the two medians; (2) how many
@@ -94,12 +95,21 @@ class SyntheticQA:
         return self.answer(question=question, found=True, hits=[self.hit] * k, confidence=0.9)
 
 
-def load_engine(index_dir: Path, synthetic_ms: float | None):
+def load_engine(index_dir: Path, synthetic_ms: float | None, encoder_threads: int | None = None):
     if synthetic_ms is not None:
         return SyntheticQA(synthetic_ms)
     from qa import QA
 
-    return QA(index_dir=index_dir)
+    qa = QA(index_dir=index_dir)
+    if encoder_threads:
+        # Experiment knob, not a setting of the engine: the built-in USE encoder runs each query on
+        # min(4, cores) BLAS threads; this sets its numpy backend's count (private attribute).
+        qa.ask("热身")  # the backend is created on first use
+        backend = getattr(getattr(qa.encoder[0], "use", None), "_backend", None)
+        if backend is None or not hasattr(backend, "threads"):
+            raise SystemExit("--encoder-threads: this engine has no USE numpy backend to set")
+        backend.threads = encoder_threads
+    return qa
 
 
 def ask_loop(qa, seconds: float) -> dict:
@@ -235,20 +245,23 @@ def concurrent_httpx(url: str, clients: int, seconds: float) -> dict:
 
 # ----- driver -----
 
-def serve_synthetic(port: int, ms: float) -> None:
-    """The REST app alone over SyntheticQA (run in a child process by --synthetic)."""
+def serve_alone(port: int, index_dir: Path, synthetic_ms: float | None, encoder_threads: int | None) -> None:
+    """The REST app without the Gradio page (child process for --synthetic and --encoder-threads)."""
     from qa.server import serve
 
-    serve(SyntheticQA(ms), None, "127.0.0.1", port)
+    serve(load_engine(index_dir, synthetic_ms, encoder_threads), None, "127.0.0.1", port)
 
 
-def start_server(index_dir: Path, port: int, synthetic_ms: float | None) -> subprocess.Popen:
+def start_server(index_dir: Path, port: int, synthetic_ms: float | None,
+                 encoder_threads: int | None) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    if synthetic_ms is None:
+    if synthetic_ms is None and encoder_threads is None:
         command = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
                    "--index-dir", str(index_dir)]
     else:
-        command = [sys.executable, __file__, "--serve-synthetic", str(port), "--synthetic", str(synthetic_ms)]
+        command = [sys.executable, __file__, "--serve-alone", str(port), "--index-dir", str(index_dir)]
+        command += ["--synthetic", str(synthetic_ms)] if synthetic_ms is not None else []
+        command += ["--encoder-threads", str(encoder_threads)] if encoder_threads else []
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + 180
@@ -277,20 +290,24 @@ def main(argv=None) -> int:
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--synthetic", type=float, metavar="MS",
                         help="measure the REST layer alone: an engine that burns MS ms of CPU per question")
-    parser.add_argument("--serve-synthetic", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--encoder-threads", type=int, metavar="N",
+                        help="experiment: BLAS threads per query for the built-in encoder, in this process "
+                             "and in the server (then started without the Gradio page)")
+    parser.add_argument("--serve-alone", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON report (default: benchmarks/results/rest.json or rest-synthetic.json)")
     args = parser.parse_args(argv)
-    if args.serve_synthetic:
-        serve_synthetic(args.serve_synthetic, args.synthetic)
+    if args.serve_alone:
+        serve_alone(args.serve_alone, args.index_dir, args.synthetic, args.encoder_threads)
         return 0
     if args.out is None:
-        name = "rest.json" if args.synthetic is None else "rest-synthetic.json"
-        args.out = ROOT / "benchmarks" / "results" / name
+        name = ("rest-synthetic" if args.synthetic is not None
+                else f"rest-encoder-threads-{args.encoder_threads}" if args.encoder_threads else "rest")
+        args.out = ROOT / "benchmarks" / "results" / f"{name}.json"
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
 
     load_before = os.getloadavg()[0]
-    qa = load_engine(args.index_dir, args.synthetic)
+    qa = load_engine(args.index_dir, args.synthetic, args.encoder_threads)
     proc = None
     try:
         if args.url:
@@ -298,7 +315,7 @@ def main(argv=None) -> int:
         else:
             port = free_port()
             print(f"starting the server on port {port} …", flush=True)
-            proc = start_server(args.index_dir, port, args.synthetic)
+            proc = start_server(args.index_dir, port, args.synthetic, args.encoder_threads)
             url = f"http://127.0.0.1:{port}"
         print(f"sequential: {args.n} in-process ask() and {args.n} /api/ask, alternating …", flush=True)
         seq = sequential(qa, url, args.n)
@@ -323,7 +340,9 @@ def main(argv=None) -> int:
     loop_per_s = (before["per_s"] + after["per_s"]) / 2
 
     report = {
-        "engine": "real" if args.synthetic is None else f"synthetic {args.synthetic} ms CPU (GIL held)",
+        "engine": ("real" if args.synthetic is None else f"synthetic {args.synthetic} ms CPU (GIL held)")
+                  + (f", encoder on {args.encoder_threads} BLAS thread(s)" if args.encoder_threads else ""),
+        "server": "app.py" if args.synthetic is None and not args.encoder_threads else "REST app alone",
         # Other work on the machine inflates every figure: the 1-minute load average says how much.
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_before": load_before, "load_avg_after": os.getloadavg()[0]},
