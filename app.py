@@ -388,7 +388,9 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                 "skipped": [{"file": Path(s["path"]).name, "source": s["path"], "reason": s["reason"]}
                             for s in qa.skipped()]}
 
-    with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
+    # delete_cache: uploads Gradio refused itself (wrong type) never reach kb_upload, which deletes
+    # the others; Gradio removes such leftovers from its cache after an hour.
+    with gr.Blocks(title="文档问答", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# 文档问答")
         # Document titles and headings are escaped; no maths either (a "$$" in a title stays text).
         about = gr.Markdown(description(documents), latex_delimiters=[])

@@ -235,6 +235,12 @@ def test_the_file_picker_offers_the_supported_types_and_gradio_refuses_others(kb
     assert picker.file_count == "multiple"
     assert picker.file_types == [".txt", ".md", ".html", ".htm", ".docx", ".pdf"]
     assert set(picker.file_types) <= set(ALLOWED_SUFFIXES)
+    cache = Path(get_upload_folder())
+    cached_before = every_file(cache)
     with pytest.raises(AppError):  # the API checks the types too, before the app sees the files
         upload(client, write(tmp_path / "程序.exe", b"MZ\x90\x00"))
     assert titles(client) == ["西湖龙井茶"]
+    for leftover in every_file(cache) - cached_before:  # Gradio keeps what it refused (delete_cache)
+        if leftover.name == "程序.exe":
+            leftover.unlink()
+            leftover.parent.rmdir()
