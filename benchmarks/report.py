@@ -127,7 +127,8 @@ def markdown(result: dict) -> str:
         lines += ["**Growth** (synthetic vectors and token lists around real ones; one process per size)", ""]
         lines += _table(GROWTH_HEADER, [[r["chunks"], "error: " + r["error"]] + [""] * 7 if "error" in r
                                         else [r.get(k) for k in GROWTH_KEYS] for r in rows])
-        lines += [f"{r['chunks']:,} chunks: {r['sparse_error']}" for r in rows if "sparse_error" in r]
+        errors = [f"{r['chunks']:,} chunks: {r['sparse_error']}" for r in rows if "sparse_error" in r]
+        lines += errors + ([""] if errors else [])
     choice = result.get("choice") or []
     if choice:
         lines += ["**Index choice** (same vectors; single queries)", ""]
@@ -203,6 +204,11 @@ def plot(result: dict, path: Path) -> Path | None:
         ax = axes[1][1]
         ax.plot(n, [r["peak_rss_mb"] for r in rows], marker="o", label="peak RSS (incl. build)")
         ax.plot(n, [r["rss_mb"] for r in rows], marker="o", label="RSS after build")
+        for r in rows:
+            if "sparse_error" in r:
+                ax.annotate("BM25 build ran out of memory:\nRSS = vectors + index only",
+                            (r["chunks"], r["rss_mb"]), fontsize=7, textcoords="offset points",
+                            xytext=(-150, -25))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("chunks")
