@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 #: Bumped whenever the on-disk layout or the meaning of a stored field changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks carry their centre sentence and per-sentence lines
 
 #: Identifier of the built-in embedder (Universal Sentence Encoder multilingual v3, shipped by pip).
 DEFAULT_MODEL = "use-multilingual-v3"

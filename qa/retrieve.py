@@ -157,7 +157,7 @@ class Retriever:
         passages.append(Passage(key, first, last, chunk, score, dense, sparse))
 
     def _chars(self, key, first: int, last: int) -> int:
-        table = self.sentences[key]
+        table = self.sentences.get(key, {})
         return sum(len(table[i][0]) for i in range(first, last) if i in table)
 
 
