@@ -16,12 +16,13 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, from /proc/self/status VmHWM.
 
     Not getrusage's ru_maxrss: Linux carries that across fork and exec, so a worker started by a
-    parent holding the encoder would report the parent's size.
+    parent holding the encoder would report the parent's size. The kernel updates VmHWM lazily,
+    so it can trail the current RSS by a few pages: the larger of the two is returned.
     """
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
+                return max(round(int(line.split()[1]) / 1024, 1), rss_mb())
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
