@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Annotated, Literal
 
 # Set before gradio is imported anywhere through this module: Blocks read it when they are built.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Security  # noqa: E402
+from fastapi import APIRouter, Depends, FastAPI, File, Request, Security, UploadFile  # noqa: E402
+from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
@@ -26,6 +28,7 @@ from starlette.exceptions import HTTPException  # noqa: E402
 
 from .config import MAX_QUESTION_CHARS  # noqa: E402
 from .errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError  # noqa: E402
+from .kb import MAX_UPLOAD_BYTES, delete_document, save_upload  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 #: Largest request body the JSON routes read (bigger ones get 413 before any parsing).
 MAX_BODY_BYTES = 64 * 1024
+#: Largest body POST /api/documents reads: the 20 MB file plus room for the multipart framing.
+MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
 #: Largest k accepted; the engine never returns more than 50 passages anyway.
 MAX_K = 50
 
@@ -233,6 +238,43 @@ class DocumentsResponse(BaseModel):
     documents: list[DocumentOut]
 
 
+class UploadedDocument(DocumentOut):
+    format: str = Field(description="text (.txt, .md), html, docx or pdf")
+
+
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
+class UpdateReport(BaseModel):
+    """What an add or remove changed in the index (the engine's report)."""
+
+    added: list[str] = Field(default_factory=list, description="paths newly indexed")
+    updated: list[str] = Field(default_factory=list, description="paths re-indexed because they changed")
+    removed: list[str] = Field(default_factory=list, description="paths taken out of the index")
+    skipped: list[SkippedFile] = Field(default_factory=list, description="files that could not be read")
+    unchanged: int = Field(0, description="documents left as they were")
+    embedded: int = Field(0, description="passages embedded by this update")
+    reused: int = Field(0, description="passages whose vectors were reused")
+    seconds: float | None = None
+
+
+class UploadResponse(BaseModel):
+    name: str = Field(description="the file name in the knowledge-base folder (use it to DELETE)")
+    replaced: bool = Field(description="a file of that name was there before and was replaced")
+    sha256: str
+    document: UploadedDocument
+    report: UpdateReport
+
+
+class DeleteResponse(BaseModel):
+    path: str = Field(description="the document's path on the server")
+    deleted_file: bool = Field(description="the file was an upload in the knowledge-base folder and was "
+                                           "deleted; files elsewhere are only taken out of the index")
+    report: UpdateReport
+
+
 class HealthResponse(BaseModel):
     status: Literal["ready", "not ready"]
     ready: bool
@@ -257,8 +299,9 @@ class ErrorResponse(BaseModel):
 
 def _errors(*codes: int) -> dict:
     text = {400: "the body is not valid JSON", 401: "missing or wrong token", 403: "writes disabled",
-            413: "the body is too large", 422: "the body or question is invalid",
-            503: "the index is not loaded"}
+            404: "no such document", 409: "the name matches several documents",
+            413: "the body is too large", 415: "not a supported document type",
+            422: "the body, question or file is invalid", 503: "the index is not loaded"}
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
 
 
@@ -311,35 +354,43 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    if exc.status_code == 413:
+    if exc.status_code == 413 and not detail.startswith("the request body is too large"):
         limit = request.app.state.settings.max_body_bytes
-        detail = f"the request body is too large (at most {limit} bytes)"
+        detail = _too_large(limit)
     elif exc.status_code == 400 and detail == "There was an error parsing the body":
         detail = _unreadable_body(exc.__cause__)
     return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
 async def _on_qa_error(request: Request, exc: QAError) -> JSONResponse:
-    status = next((s for cls, s in ERROR_STATUS.items() if isinstance(exc, cls)), 422)
+    # kb.UploadError knows its own status (413 too large, 415 wrong type, 422 otherwise).
+    status = getattr(exc, "http_status", None) or next(
+        (s for cls, s in ERROR_STATUS.items() if isinstance(exc, cls)), 422)
     return _error(status, str(exc))
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is too large (at most {limit} bytes)"
 
 
 class BodyLimit:
     """ASGI middleware: request bodies under `prefix` larger than `limit` bytes get a JSON 413.
 
+    `larger` raises the limit for some routes, {(method, path): bytes} (the upload route).
     Gradio's own routes are left to Gradio (its uploads have their own max_file_size).
     """
 
-    def __init__(self, app, limit: int, prefix: str):
-        self.app, self.limit, self.prefix = app, limit, prefix
+    def __init__(self, app, limit: int, prefix: str, larger: dict[tuple[str, str], int] | None = None):
+        self.app, self.limit, self.prefix, self.larger = app, limit, prefix, dict(larger or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             return await self.app(scope, receive, send)
+        limit = self.larger.get((scope.get("method", ""), scope["path"].rstrip("/")), self.limit)
         declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             # Refused before reading a byte: a client must not make us buffer a huge body.
-            return await self._too_large(send)
+            return await self._refuse(send, limit)
         seen = 0
         started = False
 
@@ -348,8 +399,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:  # chunked bodies declare no length: count as they arrive
-                    raise HTTPException(413)
+                if seen > limit:  # chunked bodies declare no length: count as they arrive
+                    raise HTTPException(413, _too_large(limit))
             return message
 
         async def tracking_send(message):
@@ -362,11 +413,11 @@ class BodyLimit:
         except HTTPException as e:
             if e.status_code != 413 or started:
                 raise
-            await self._too_large(send)
+            await self._refuse(send, limit)
 
-    async def _too_large(self, send):
-        body = json.dumps({"detail": f"the request body is too large (at most {self.limit} bytes)",
-                           "errors": []}).encode()
+    @staticmethod
+    async def _refuse(send, limit: int):
+        body = json.dumps({"detail": _too_large(limit), "errors": []}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -392,11 +443,16 @@ def create_app(qa, demo=None, settings: Settings | None = None,
     """
     settings = settings or settings_from_env()
     pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="qa-ask")
+    # Uploads and deletes run one at a time anyway (kb's lock); their own thread keeps a long upload
+    # (parse + embed) from taking a query worker, and the engine swaps its state atomically, so
+    # questions are answered from the previous index meanwhile.
+    write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-write")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         pool.shutdown(wait=False, cancel_futures=True)
+        write_pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="新江湾城问答 API", version="1", lifespan=lifespan,
                   description="Ask questions about the indexed Chinese documents; each answer passage "
@@ -410,9 +466,11 @@ def create_app(qa, demo=None, settings: Settings | None = None,
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefix="/api/")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefix="/api/",
+                       larger={("POST", "/api/documents"): MAX_UPLOAD_BODY_BYTES})
     api = APIRouter(prefix="/api")
 
     def ready_qa(request: Request):
@@ -456,18 +514,60 @@ def create_app(qa, demo=None, settings: Settings | None = None,
                               index_created=manifest.get("created"),
                               index_build_seconds=getattr(current, "build_seconds", None))
 
-    # New routes (the upload/delete issue) belong above this line: the mount below takes all others.
+    writes = APIRouter(prefix="/api", dependencies=WRITE)
+
+    @writes.post("/documents", status_code=201, response_model=UploadResponse,
+                 responses=_errors(401, 403, 413, 415, 422, 503),
+                 summary="Add a document (multipart field `file`: .txt .md .html .docx .pdf, at most 20 MB)")
+    async def upload(request: Request,
+                     file: Annotated[UploadFile, File(description="the document; its name's suffix gives "
+                                                                  "its type, and the content must match")]):
+        current = ready_qa(request)
+        # Parsing and embedding take seconds of CPU: off the event loop. save_upload reads at most
+        # 20 MB + 1 byte of the spooled upload (a bigger file is refused with 413).
+        result = await asyncio.get_running_loop().run_in_executor(
+            write_pool, save_upload, current, file.filename, file.file)
+        doc = result["document"] or {}
+        return UploadResponse(name=result["name"], replaced=result["replaced"], sha256=result["sha256"],
+                              document=UploadedDocument(
+                                  title=str(doc.get("title") or ""), path=result["path"],
+                                  format=str(doc.get("format") or ""), passages=int(doc.get("passages") or 0),
+                                  sections=list(doc.get("sections") or [])),
+                              report=UpdateReport.model_validate(result["report"]))
+
+    @writes.delete("/documents/{name}", response_model=DeleteResponse,
+                   responses=_errors(401, 403, 404, 409, 503),
+                   summary="Take a document out of the index by file name (an uploaded file is deleted too)")
+    async def delete(name: Annotated[str, PathParam(description="the document's file name, e.g. 通知.txt")],
+                     request: Request) -> DeleteResponse:
+        current = ready_qa(request)
+        target = _document_named(current, name)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                write_pool, delete_document, current, target)
+        except SourceError as e:  # removed by someone else since the lookup
+            raise HTTPException(404, str(e)) from e
+        return DeleteResponse(path=result["path"], deleted_file=result["deleted_file"],
+                              report=UpdateReport.model_validate(result["report"]))
+
+    # New routes belong above this line: the mount below takes all others.
     app.include_router(api)
+    app.include_router(writes)
     if demo is not None:
         import gradio as gr
 
         # Without this, a wrong method or unknown path under /api would fall through to Gradio's 404.
         # A mount, unlike a route, takes every method (TRACE and custom ones too).
-        allowed = {route.path: sorted(route.methods) for route in api.routes if hasattr(route, "methods")}
+        # Templates too (/api/documents/{name}): a wrong method there is a 405 as well.
+        allowed: dict = {}
+        for route in (*api.routes, *writes.routes):
+            if hasattr(route, "methods"):
+                allowed.setdefault(route.path_regex, set()).update(route.methods)
 
         async def api_fallback(scope, receive, send):
             path = scope.get("root_path", "") + scope.get("path", "")
-            methods = allowed.get(path) or allowed.get(scope.get("path", ""))
+            methods = next((sorted(m) for regex, m in allowed.items()
+                            if regex.match(path) or regex.match(scope.get("path", ""))), None)
             response = (_error(405, "Method Not Allowed", headers={"Allow": ", ".join(methods)}) if methods
                         else _error(404, "Not Found"))
             await response(scope, receive, send)
@@ -480,6 +580,24 @@ def create_app(qa, demo=None, settings: Settings | None = None,
         gr.mount_gradio_app(app, demo, path="/", server_name=settings.host, server_port=settings.port,
                             **options)
     return app
+
+
+def _document_named(qa, name: str) -> str:
+    """The path of the indexed document called `name` (an upload in qa.kb_dir first).
+
+    Raises:
+        HTTPException: 404 when no document has that file name, 409 when several outside kb_dir do.
+    """
+    kb_dir = Path(qa.kb_dir).resolve()
+    paths = [d["path"] for d in qa.documents() if Path(d["path"]).name == name]
+    uploaded = [p for p in paths if Path(p).parent == kb_dir]
+    if uploaded:
+        return uploaded[0]
+    if not paths:
+        raise HTTPException(404, f"no document named {name!r} in the knowledge base (see GET /api/documents)")
+    if len(paths) > 1:
+        raise HTTPException(409, f"several documents are named {name!r}: {', '.join(paths)}")
+    return paths[0]
 
 
 def build_server(app: FastAPI, log_level: str = "info"):
