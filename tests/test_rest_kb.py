@@ -119,7 +119,7 @@ def test_upload_needs_the_file_field(client):
     assert client.post("/api/documents", json={"file": "x"}).status_code == 422
 
 
-def test_path_traversal_names_stay_inside_kb_dir(client, kb_qa, tmp_path):
+def test_path_traversal_names_stay_inside_kb_dir(client, kb_qa):
     kb = Path(kb_qa.kb_dir).resolve()
     for name in ("../../逃逸.txt", "..\\..\\逃逸.txt", "/etc/逃逸.txt"):
         r = upload(client, name, "这份文件试图写到知识库目录之外。\n".encode())
@@ -204,6 +204,25 @@ def test_questions_are_answered_while_an_upload_embeds(client, kb_qa):
     assert client.delete("/api/documents/晾衣.txt").status_code == 200
 
 
+def test_deleting_a_document_outside_the_upload_folder_keeps_its_file(client, kb_qa, tmp_path):
+    base = next(Path(d["path"]) for d in kb_qa.documents() if Path(d["path"]).name == "图书室.txt")
+    twin = tmp_path / "图书室.txt"
+    twin.write_text("另一个图书室：周日闭馆。\n", encoding="utf-8")
+    kb_qa.add([twin])
+    try:
+        r = client.delete("/api/documents/图书室.txt")
+        assert r.status_code == 409 and str(twin.resolve()) in r.json()["detail"]
+    finally:
+        kb_qa.remove([twin])
+    try:
+        r = client.delete("/api/documents/图书室.txt")
+        assert r.status_code == 200 and r.json()["deleted_file"] is False and r.json()["path"] == str(base)
+        assert base.exists() and client.get("/api/documents").json()["count"] == 0
+    finally:
+        kb_qa.add([base])
+    assert client.get("/api/documents").json()["count"] == 1
+
+
 def test_write_routes_need_the_token_when_one_is_set(kb_qa):
     with TestClient(create_app(kb_qa, settings=Settings(token=TOKEN))) as c:
         for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 401),
@@ -254,3 +273,17 @@ def test_openapi_describes_the_write_routes(client):
     assert {"200", "401", "403", "404"} <= set(delete["responses"])
     assert all(op["security"] == [{"QA_API_TOKEN": []}] for op in (post, delete))
     assert "security" not in schema["paths"]["/api/ask"]["post"]
+
+
+def test_wrong_methods_are_405_with_gradio_mounted(kb_qa):
+    import gradio as gr
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        gr.Textbox()
+    with TestClient(create_app(kb_qa, demo, settings=Settings())) as c:
+        # The mount at "/" would answer these with Gradio's 404; route templates count too.
+        r = c.get("/api/documents/图书室.txt")
+        assert r.status_code == 405 and r.headers["allow"] == "DELETE"
+        r = c.put("/api/documents")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+        assert c.get("/api/documents").json()["count"] == 1
