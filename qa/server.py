@@ -18,12 +18,13 @@ from typing import Annotated, Literal
 # Set before gradio is imported anywhere through this module: Blocks read it when they are built.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from fastapi import APIRouter, Depends, FastAPI, File, Request, Security, UploadFile  # noqa: E402
+from fastapi import APIRouter, Depends, FastAPI, Request, Security  # noqa: E402
 from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field  # noqa: E402
+from starlette.datastructures import UploadFile as StarletteUploadFile  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .config import MAX_QUESTION_CHARS  # noqa: E402
@@ -236,6 +237,13 @@ class DocumentOut(BaseModel):
 class DocumentsResponse(BaseModel):
     count: int
     documents: list[DocumentOut]
+
+
+#: POST /api/documents's body, stated by hand: the route reads the form itself (see `upload`).
+UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {"file": {
+        "type": "string", "format": "binary",
+        "description": "the document; its name's suffix gives its type, and the content must match"}}}}}}
 
 
 class UploadedDocument(DocumentOut):
@@ -517,16 +525,22 @@ def create_app(qa, demo=None, settings: Settings | None = None,
     writes = APIRouter(prefix="/api", dependencies=WRITE)
 
     @writes.post("/documents", status_code=201, response_model=UploadResponse,
-                 responses=_errors(401, 403, 413, 415, 422, 503),
+                 responses=_errors(400, 401, 403, 413, 415, 422, 503),
+                 openapi_extra={"requestBody": UPLOAD_BODY},
                  summary="Add a document (multipart field `file`: .txt .md .html .docx .pdf, at most 20 MB)")
-    async def upload(request: Request,
-                     file: Annotated[UploadFile, File(description="the document; its name's suffix gives "
-                                                                  "its type, and the content must match")]):
+    async def upload(request: Request):
         current = ready_qa(request)
-        # Parsing and embedding take seconds of CPU: off the event loop. save_upload reads at most
-        # 20 MB + 1 byte of the spooled upload (a bigger file is refused with 413).
-        result = await asyncio.get_running_loop().run_in_executor(
-            write_pool, save_upload, current, file.filename, file.file)
+        # The form is read here, after the token check: a declared File parameter would make FastAPI
+        # read (and spool) up to 21 MB from anyone before the dependencies run.
+        async with request.form(max_files=1, max_fields=10) as form:
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                return _error(422, "file: send the document as the multipart/form-data field 'file'",
+                              [{"loc": ["body", "file"], "msg": "Field required"}])
+            # Parsing and embedding take seconds of CPU: off the event loop. save_upload reads at
+            # most 20 MB + 1 byte of the spooled upload (a bigger file is refused with 413).
+            result = await asyncio.get_running_loop().run_in_executor(
+                write_pool, save_upload, current, file.filename, file.file)
         doc = result["document"] or {}
         return UploadResponse(name=result["name"], replaced=result["replaced"], sha256=result["sha256"],
                               document=UploadedDocument(
@@ -583,11 +597,7 @@ def create_app(qa, demo=None, settings: Settings | None = None,
 
 
 def _document_named(qa, name: str) -> str:
-    """The path of the indexed document called `name` (an upload in qa.kb_dir first).
-
-    Raises:
-        HTTPException: 404 when no document has that file name, 409 when several outside kb_dir do.
-    """
+    """Path of the document with file name `name`, uploads first; HTTP 404 if none, 409 if ambiguous."""
     kb_dir = Path(qa.kb_dir).resolve()
     paths = [d["path"] for d in qa.documents() if Path(d["path"]).name == name]
     uploaded = [p for p in paths if Path(p).parent == kb_dir]

@@ -57,6 +57,28 @@ def kb_files(qa) -> list[str]:
     return sorted(p.name for p in kb.iterdir()) if kb.exists() else []
 
 
+def post_through_asgi(app, headers: list, chunks) -> tuple[int, int]:
+    """POST /api/documents through ASGI itself (TestClient buffers bodies): (status, chunks read)."""
+    read, sent = 0, []
+    chunks = iter(chunks)
+
+    async def receive():
+        nonlocal read
+        read += 1
+        body = next(chunks, None)
+        return {"type": "http.request", "body": body or b"", "more_body": body is not None}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/documents", "raw_path": b"/api/documents",
+             "root_path": "", "scheme": "http", "query_string": b"", "http_version": "1.1",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=b"), *headers],
+             "server": ("test", 80), "client": ("127.0.0.1", 1)}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], read
+
+
 def test_upload_ask_list_delete(client, kb_qa):
     assert "菜园.txt" not in cited(client, Q_GARDEN)
     r = upload(client, "菜园.txt", GARDEN.encode())
@@ -147,29 +169,14 @@ def test_oversized_uploads_get_413(client, kb_qa):
 
 
 def test_chunked_oversized_upload_is_cut_off_early(kb_qa):
-    # Straight through ASGI (TestClient buffers request bodies): a body with no Content-Length is
-    # counted as it arrives, and reading stops once it passes the limit.
-    app = create_app(kb_qa, settings=Settings())
-    chunk, offered = b"x" * (1024 * 1024), 100
-    read, sent = 0, []
-
-    async def receive():
-        nonlocal read
-        read += 1
-        head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
-                b"Content-Type: text/plain\r\n\r\n") if read == 1 else b""
-        return {"type": "http.request", "body": head + chunk, "more_body": read < offered}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/api/documents", "raw_path": b"/api/documents",
-             "root_path": "", "scheme": "http", "query_string": b"", "http_version": "1.1",
-             "headers": [(b"content-type", b"multipart/form-data; boundary=b")], "server": ("t", 80),
-             "client": ("127.0.0.1", 1)}
-    asyncio.run(app(scope, receive, send))
-    assert sent[0]["status"] == 413
-    assert read <= MAX_UPLOAD_BODY_BYTES // len(chunk) + 2 < offered
+    # A body with no Content-Length is counted as it arrives; reading stops once it passes the limit.
+    head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
+            b"Content-Type: text/plain\r\n\r\n")
+    megabyte, offered = b"x" * (1024 * 1024), 100
+    status, read = post_through_asgi(create_app(kb_qa, settings=Settings()), [],
+                                     [head + megabyte] + [megabyte] * (offered - 1))
+    assert status == 413
+    assert read <= MAX_UPLOAD_BODY_BYTES // len(megabyte) + 2 < offered
 
 
 def test_questions_are_answered_while_an_upload_embeds(client, kb_qa):
@@ -287,3 +294,10 @@ def test_wrong_methods_are_405_with_gradio_mounted(kb_qa):
         r = c.put("/api/documents")
         assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
         assert c.get("/api/documents").json()["count"] == 1
+
+
+def test_the_token_is_checked_before_the_upload_is_read(kb_qa):
+    # An unauthenticated upload is refused without reading its body.
+    app = create_app(kb_qa, settings=Settings(token=TOKEN))
+    status, read = post_through_asgi(app, [(b"authorization", b"Bearer wrong")], [b"x" * 1024] * 1000)
+    assert status == 401 and read == 0
