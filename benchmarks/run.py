@@ -30,10 +30,10 @@ DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
 
 SETTINGS = {
-    "quick": {"latency_rounds": 3, "article_repeats": 1, "generated_sentences": 600,
+    "quick": {"latency_rounds": 3, "article_repeats": 1, "generated_repeats": 1, "generated_sentences": 600,
               "choice": [(20_000, ("flat", "ivf"))], "growth": [1_000, 10_000, 100_000], "growth_rounds": 4,
               "load_requests": 80},
-    "full": {"latency_rounds": 20, "article_repeats": 3, "generated_sentences": 5000,
+    "full": {"latency_rounds": 20, "article_repeats": 5, "generated_repeats": 3, "generated_sentences": 5000,
              "choice": [(50_000, ("flat", "ivf")), (100_000, ("flat", "ivf", "hnsw"))],
              "growth": [1_000, 10_000, 100_000, 1_000_000], "growth_rounds": 8, "load_requests": 200},
 }
@@ -130,7 +130,7 @@ def stage_build(ctx: Context) -> dict:
                               repeats=ctx.settings["article_repeats"])
     generated, qa, vectors = run_build([ctx.generated_folder()],
                                        f"generated, {ctx.settings['generated_sentences']:,} sentences",
-                                       ctx.tmp / "build-generated")
+                                       ctx.tmp / "build-generated", repeats=ctx.settings["generated_repeats"])
     ctx._generated = (qa, vectors)
     runs = [article, generated]
     return {"runs": runs, "over_encode": min(r["over_encode"] for r in runs)}
