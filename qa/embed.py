@@ -37,6 +37,7 @@ def _use_module_class():
         L2-normalised, Chinese and English in one space."""
 
         config_keys = ["threads"]
+        normalized = True  # USE returns unit vectors: normalising again only costs time per query
 
         def __init__(self, threads: int = 2):
             super().__init__()
@@ -133,5 +134,5 @@ def encode(encoder, texts: list[str], prompt: str | None = None, progress: bool 
         return np.zeros((0, dimension(encoder)), dtype=np.float32)
     vectors = encoder.encode(list(texts), prompt=prompt, batch_size=batch_size,
                              show_progress_bar=progress, convert_to_numpy=True,
-                             normalize_embeddings=True)
+                             normalize_embeddings=not getattr(encoder[0], "normalized", False))
     return np.ascontiguousarray(vectors, dtype=np.float32)
