@@ -123,6 +123,14 @@ def dimension(encoder) -> int:
     return int(get())
 
 
+def returns_unit_vectors(encoder) -> bool:
+    """Whether the encoder's first module already L2-normalises (the built-in USE does)."""
+    try:
+        return bool(getattr(encoder[0], "normalized", False))
+    except (TypeError, IndexError, KeyError):
+        return False
+
+
 def encode(encoder, texts: list[str], prompt: str | None = None, progress: bool = False,
            batch_size: int = 64) -> np.ndarray:
     """Embed texts as L2-normalised float32 rows.
@@ -134,5 +142,5 @@ def encode(encoder, texts: list[str], prompt: str | None = None, progress: bool 
         return np.zeros((0, dimension(encoder)), dtype=np.float32)
     vectors = encoder.encode(list(texts), prompt=prompt, batch_size=batch_size,
                              show_progress_bar=progress, convert_to_numpy=True,
-                             normalize_embeddings=not getattr(encoder[0], "normalized", False))
+                             normalize_embeddings=not returns_unit_vectors(encoder))
     return np.ascontiguousarray(vectors, dtype=np.float32)

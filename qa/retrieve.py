@@ -120,9 +120,12 @@ class Retriever:
         sparse = self.sparse.scores(tokens)
         coverage = self.sparse.coverage(tokens)
         fused = fuse_scores(sparse, dense, coverage, self.sparse_weight, self.dense_weight)
-        order = np.argsort(-fused, kind="stable")
+        # only the best few can become passages: select them in O(n), then sort just those
+        limit = min(len(fused), max(8 * k, 20))
+        top = np.argpartition(-fused, limit - 1)[:limit] if limit < len(fused) else np.arange(len(fused))
+        order = top[np.lexsort((top, -fused[top]))]
         passages: list[Passage] = []
-        for i in order[: max(8 * k, 20)]:
+        for i in order:
             self._place(passages, self.chunks[i], float(fused[i]), float(dense[i]), float(sparse[i]))
             if len(passages) >= k:
                 break
