@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -31,6 +30,7 @@ import numpy as np
 from .chunk import Chunk
 from .config import FORMAT_VERSION
 from .errors import IndexCorruptError
+from .ingest import file_sha256
 
 MANIFEST = "manifest.json"
 
@@ -58,8 +58,8 @@ class StoredIndex:
             f.flush()
             os.fsync(f.fileno())
         manifest = dict(self.manifest, format_version=FORMAT_VERSION, build=build,
-                        data={"vectors": {"file": vec_name, "sha256": _sha256(folder / vec_name)},
-                              "chunks": {"file": chunk_name, "sha256": _sha256(folder / chunk_name)}},
+                        data={"vectors": {"file": vec_name, "sha256": file_sha256(folder / vec_name)},
+                              "chunks": {"file": chunk_name, "sha256": file_sha256(folder / chunk_name)}},
                         counts={"chunks": len(self.chunks), "documents": len(self.manifest.get("files", {}))})
         tmp = folder / f".{MANIFEST}.{build}.tmp"
         tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -94,7 +94,7 @@ class StoredIndex:
             data = manifest["data"]
             paths = {k: folder / data[k]["file"] for k in ("vectors", "chunks")}
             for key, path in paths.items():
-                if _sha256(path) != data[key]["sha256"]:
+                if file_sha256(path) != data[key]["sha256"]:
                     raise IndexCorruptError(f"{path} does not match its checksum (truncated or modified)")
             vectors = faiss.read_index(str(paths["vectors"]))
             with open(paths["chunks"], encoding="utf-8") as f:
@@ -148,14 +148,6 @@ def build_lock(folder: Path):
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
