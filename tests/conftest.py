@@ -38,3 +38,20 @@ def dev_questions():
         pytest.skip("../shared/eval/dev.jsonl not found")
     from qa.evaluate import load_questions
     return load_questions(path)
+
+
+@pytest.fixture(scope="session")
+def launch_local():
+    """A function that starts a Gradio demo in this process on a free loopback port and returns
+    its URL (no share link, no monitoring); the caller closes the demo."""
+    import socket
+
+    def launch(demo, **options) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    share=False, enable_monitoring=False, ssr_mode=False, **options)
+        return demo.local_url
+
+    return launch

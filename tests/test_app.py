@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,18 +19,11 @@ IN_DOMAIN = "雍景苑小区的停车管理条例是怎么制定的？"
 OUT_OF_DOMAIN = "怎样给自行车的内胎补漏气？"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def url(qa_builtin):
+def url(qa_builtin, launch_local):
     demo = app.build_demo(qa_builtin)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                share=False, enable_monitoring=False, ssr_mode=False)
-    yield demo.local_url
+    yield launch_local(demo)
     demo.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import httpx
@@ -33,11 +32,6 @@ LIGHTHOUSE_QUESTION = "白鹭岛灯塔的守塔人是谁？"
 NOT_A_PDF = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def kb_qa(encoder, tmp_path_factory):
@@ -52,11 +46,9 @@ def kb_qa(encoder, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def url(kb_qa):
+def url(kb_qa, launch_local):
     demo = app.build_demo(kb_qa, examples=(), warm=False)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                share=False, enable_monitoring=False, ssr_mode=False, max_file_size=MAX_UPLOAD_BYTES)
-    yield demo.local_url
+    yield launch_local(demo, max_file_size=MAX_UPLOAD_BYTES)
     demo.close()
 
 
@@ -187,12 +179,11 @@ def test_names_and_titles_are_escaped_in_the_upload_report(tmp_path):
     assert "\\*\\*粗体\\*\\*" in report and "\\[链接\\]" in report
 
 
-def test_uploads_and_removals_are_refused_when_the_page_is_public(kb_qa):
+def test_uploads_and_removals_are_refused_when_the_page_is_public(kb_qa, launch_local):
     demo = app.build_demo(kb_qa, examples=(), warm=False, writable=False)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                share=False, enable_monitoring=False, ssr_mode=False)
+    local_url = launch_local(demo)
     try:
-        client = gradio_client.Client(demo.local_url, verbose=False)
+        client = gradio_client.Client(local_url, verbose=False)
         with pytest.raises(AppError, match="上传和移除已关闭"):
             client.predict("龙井茶.txt", api_name="/kb_remove")
         assert [d["title"] for d in client.predict(api_name="/kb_list")["documents"]] == ["西湖龙井茶"]

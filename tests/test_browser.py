@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -19,18 +18,11 @@ QUESTION = "雍景苑小区的停车管理难题后来怎么样了？"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def url(qa_builtin):
+def url(qa_builtin, launch_local):
     demo = app.build_demo(qa_builtin)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                share=False, enable_monitoring=False, ssr_mode=False, css=app.CSS)
-    yield demo.local_url
+    yield launch_local(demo, css=app.CSS)
     demo.close()
 
 
@@ -115,7 +107,7 @@ HOSTILE_TITLE = "<img src=x onerror=alert(1)>**标记**测试"
 
 
 @pytest.fixture(scope="module")
-def kb_page(browser, encoder, tmp_path_factory):
+def kb_page(browser, encoder, tmp_path_factory, launch_local):
     from qa import QA
 
     root = tmp_path_factory.mktemp("kb-browser")
@@ -124,10 +116,9 @@ def kb_page(browser, encoder, tmp_path_factory):
                       encoding="utf-8")
     demo = app.build_demo(QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb"),
                           examples=(), warm=False)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                share=False, enable_monitoring=False, ssr_mode=False, css=app.CSS, max_file_size="20mb")
+    local_url = launch_local(demo, css=app.CSS, max_file_size="20mb")
     try:
-        page = open_page(browser, demo.local_url)
+        page = open_page(browser, local_url)
         yield page
         page.close()
     finally:
