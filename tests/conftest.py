@@ -55,3 +55,19 @@ def launch_local():
         return demo.local_url
 
     return launch
+
+
+@pytest.fixture(scope="session")
+def small_kb(encoder, tmp_path_factory):
+    """A function (file name, text) -> QA over that one document in a temporary index, uploads
+    going to <tmp>/kb: never the real index."""
+    from qa import QA
+
+    def make(name: str, text: str):
+        root = tmp_path_factory.mktemp("kb")
+        source = root / "sources" / name
+        source.parent.mkdir()
+        source.write_text(text, encoding="utf-8")
+        return QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb")
+
+    return make

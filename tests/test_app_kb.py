@@ -34,15 +34,9 @@ NOT_A_PDF = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
 @pytest.fixture(scope="module")
-def kb_qa(encoder, tmp_path_factory):
+def kb_qa(small_kb):
     """QA over one small Chinese text; uploads go to <tmp>/kb."""
-    from qa import QA
-
-    root = tmp_path_factory.mktemp("kb-app")
-    source = root / "sources" / "龙井茶.txt"
-    source.parent.mkdir()
-    source.write_text(BASE_TEXT, encoding="utf-8")
-    return QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb")
+    return small_kb("龙井茶.txt", BASE_TEXT)
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,9 @@ WRITES = ["POST /api/documents", "DELETE /api/documents/{name}"]
 
 
 @pytest.fixture(scope="module")
-def kb_qa(encoder, tmp_path_factory):
+def kb_qa(small_kb):
     """QA over one small text in a temporary index; uploads go to <tmp>/kb (never the real index)."""
-    from qa import QA
-
-    root = tmp_path_factory.mktemp("rest-kb")
-    source = root / "sources" / "图书室.txt"
-    source.parent.mkdir()
-    source.write_text(BASE, encoding="utf-8")
-    return QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb")
+    return small_kb("图书室.txt", BASE)
 
 
 @pytest.fixture(scope="module")
