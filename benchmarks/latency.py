@@ -53,7 +53,7 @@ def ask_breakdown(qa, questions: list[str], repeats: int = 3) -> dict:
     profile.disable()
     calls = repeats * len(questions)
     stats = pstats.Stats(profile).stats
-    wanted = {"encode_query": "engine.py", "search": "retrieve.py", "dense_scores": "retrieve.py",
+    wanted = {"encode_query": "engine.py", "search": "retrieve.py", "dense_candidates": "retrieve.py",
               "scores": "sparse.py", "coverage": "sparse.py", "query_tokens": "terms.py",
               "ask": "engine.py"}
     out = {}

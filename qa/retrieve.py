@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) + BM25 (bm25s), fused; overlapping windows merged.
+"""Hybrid retrieval: dense (FAISS) + BM25 (qa.sparse), fused; overlapping windows merged.
 
 Fusion maths and the confidence are small pure functions so that they can be tested alone.
 """
@@ -71,6 +71,13 @@ def confidence(top_cosine: float, coverage: float, cross_lingual: bool = False) 
     return 1.0 - (1.0 - dense_part) * (1.0 - coverage)
 
 
+def top_positions(scores: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the `limit` highest scores (unordered), in O(n)."""
+    if limit >= len(scores):
+        return np.arange(len(scores))
+    return np.argpartition(-scores, limit - 1)[:limit]
+
+
 def has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
 
@@ -103,33 +110,48 @@ class Retriever:
         """Whether the question is in another script than the corpus (their cosines run lower)."""
         return has_cjk(question) != self.corpus_cjk
 
-    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        """Cosine of every chunk (exact for the FAISS top candidates, 0 for the rest); shape (n,)."""
-        out = np.zeros(len(self.chunks), dtype=np.float32)
+    def dense_candidates(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (into self.chunks) and cosines of the FAISS top candidates, best first."""
         scores, ids = vec.search(self.vector_index, query_vector, DENSE_CANDIDATES)
-        for s, i in zip(scores, ids, strict=True):
-            out[self.position[int(i)]] = s
-        return out
+        positions = np.fromiter((self.position[int(i)] for i in ids), dtype=np.int64, count=len(ids))
+        return positions, scores.astype(np.float32)
+
+    def ranked(self, query_vector: np.ndarray, tokens: list[str], limit: int):
+        """The best `limit` chunks by fused score, best first (ties in corpus order).
+
+        Only candidates are fused: the dense top candidates and the BM25 top `limit`. A chunk
+        outside both has no dense score and a BM25 score no better than the `limit` BM25
+        candidates, so it cannot rank among the best `limit`: the result is the same as fusing
+        every chunk, at a cost that grows with the corpus only by one pass over the BM25 scores.
+
+        Returns:
+            (positions, fused, dense, sparse, coverage, best cosine): arrays align with positions.
+        """
+        dense_at, cosines = self.dense_candidates(query_vector)
+        sparse_all = self.sparse.scores(tokens)
+        coverage = self.sparse.coverage(tokens)
+        candidates = np.union1d(dense_at, top_positions(sparse_all, limit))
+        dense = np.zeros(len(candidates), dtype=np.float32)
+        dense[np.searchsorted(candidates, dense_at)] = cosines
+        sparse = sparse_all[candidates]
+        fused = fuse_scores(sparse, dense, coverage, self.sparse_weight, self.dense_weight)
+        order = np.lexsort((candidates, -fused))[:limit]
+        best_cosine = max(0.0, float(cosines.max())) if len(cosines) else 0.0
+        return candidates[order], fused[order], dense[order], sparse[order], coverage, best_cosine
 
     def search(self, query_vector: np.ndarray, tokens: list[str],
                k: int) -> tuple[list[Scored], float, float]:
         """Top passages, the question's lexical coverage, and the best cosine."""
         if not self.chunks:
             return [], 0.0, 0.0
-        dense = self.dense_scores(query_vector)
-        sparse = self.sparse.scores(tokens)
-        coverage = self.sparse.coverage(tokens)
-        fused = fuse_scores(sparse, dense, coverage, self.sparse_weight, self.dense_weight)
-        # only the best few can become passages: select them in O(n), then sort just those
-        limit = min(len(fused), max(8 * k, 20))
-        top = np.argpartition(-fused, limit - 1)[:limit] if limit < len(fused) else np.arange(len(fused))
-        order = top[np.lexsort((top, -fused[top]))]
+        limit = min(len(self.chunks), max(8 * k, 20))
+        positions, fused, dense, sparse, coverage, best_cosine = self.ranked(query_vector, tokens, limit)
         passages: list[Passage] = []
-        for i in order:
-            self._place(passages, self.chunks[i], float(fused[i]), float(dense[i]), float(sparse[i]))
+        for i, at in enumerate(positions):
+            self._place(passages, self.chunks[at], float(fused[i]), float(dense[i]), float(sparse[i]))
             if len(passages) >= k:
                 break
-        return [p.scored(self.sentences) for p in passages], coverage, float(dense.max())
+        return [p.scored(self.sentences) for p in passages], coverage, best_cosine
 
     def _place(self, passages: list[Passage], chunk: Chunk, score: float, dense: float,
                sparse: float) -> None:

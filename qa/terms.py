@@ -15,7 +15,6 @@ import unicodedata
 import jieba
 
 jieba.setLogLevel(logging.WARNING)
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _QUOTED = re.compile(r"[“‘\"《「『]([^“”‘’\"《》「」『』\n]{2,12})[”’\"》」』]")
 _LIST_SPLIT = re.compile(r"[、,，/·\s]+")

@@ -185,3 +185,52 @@ def test_pairs_of_confidence_inputs_are_commutative_in_effect():
         cos = lo + a * (hi - lo)
         other = lo + b * (hi - lo)
         assert confidence(cos, b) == pytest.approx(confidence(other, a))
+
+
+def test_bm25_equals_the_bm25s_lucene_reference():
+    bm25s = pytest.importorskip("bm25s")
+    rng = np.random.default_rng(3)
+    vocab = [f"t{i}" for i in range(200)]
+    # Zipf-like term draws and varied lengths, so that idf and length normalisation both matter
+    docs = [[vocab[min(int(rng.zipf(1.3)) - 1, 199)] for _ in range(int(rng.integers(1, 80)))]
+            for _ in range(700)]
+    ours = SparseIndex(docs, Tokenizer())
+    reference = bm25s.BM25(k1=1.2, b=0.75)
+    reference.index(docs, show_progress=False)
+    for query in (["t0"], ["t1", "t5", "t150"], ["t3", "t3"], ["t199", "nope"]):
+        ids = [reference.vocab_dict[t] for t in query if t in reference.vocab_dict]
+        expected = np.asarray(reference.get_scores_from_ids(ids), dtype=np.float32)
+        np.testing.assert_allclose(ours.scores(query), expected, rtol=1e-5, atol=1e-6)
+    assert ours.df("t0") == sum("t0" in d for d in docs) and ours.df("nope") == 0
+
+
+def test_bm25_builds_in_batches_like_in_one(monkeypatch):
+    import qa.sparse
+
+    docs = [[f"w{(i * j) % 37}" for j in range(i % 9 + 1)] for i in range(100)]
+    whole = SparseIndex(docs, Tokenizer())
+    monkeypatch.setattr(qa.sparse, "_BATCH", 7)
+    batched = SparseIndex(docs, Tokenizer())
+    for query in (["w0"], ["w1", "w36"], ["w5", "w6", "w7"]):
+        np.testing.assert_array_equal(whole.scores(query), batched.scores(query))
+
+
+@pytest.mark.parametrize("question", ["停车难题怎么解决", "三驾马车指什么", "How are disputes over access control settled?",
+                                      "红烧肉怎么做"])
+def test_fusing_only_candidates_ranks_like_fusing_every_chunk(qa_builtin, question, monkeypatch):
+    import qa.retrieve
+
+    monkeypatch.setattr(qa.retrieve, "DENSE_CANDIDATES", 5)  # few candidates of 42 chunks: a real cut
+    _, tokenizer, retriever, _ = qa_builtin._state
+    vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
+    n = len(retriever.chunks)
+    # brute force: every chunk fused; dense scores for the same FAISS candidates, 0 elsewhere
+    dense_at, cosines = retriever.dense_candidates(vector)
+    dense = np.zeros(n, dtype=np.float32)
+    dense[dense_at] = cosines
+    fused = fuse_scores(retriever.sparse.scores(tokens), dense, retriever.sparse.coverage(tokens),
+                        retriever.sparse_weight, retriever.dense_weight)
+    expected = np.lexsort((np.arange(n), -fused))[:8]
+    positions, scores, *_ = retriever.ranked(vector, tokens, 8)
+    assert positions.tolist() == expected.tolist()
+    np.testing.assert_allclose(scores, fused[expected], rtol=1e-6)
