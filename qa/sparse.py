@@ -52,7 +52,8 @@ class SparseIndex:
         tf = np.concatenate(parts_tf) if parts_tf else np.zeros(0, dtype=np.float32)
         del parts_terms, parts_tf
         self.doc_freq = np.bincount(terms, minlength=len(vocab)).astype(np.int64)
-        # Lucene BM25: idf = ln(1 + (N - df + .5) / (df + .5)), tf part = tf / (tf + k1 (1 - b + b dl / avgdl))
+        # Lucene BM25: idf = ln(1 + (N - df + .5) / (df + .5)),
+        # tf part = tf / (tf + k1 (1 - b + b dl / avgdl))
         idf = np.log1p((self.n_docs - self.doc_freq + 0.5) / (self.doc_freq + 0.5)).astype(np.float32)
         avg = float(lengths.mean()) if self.n_docs and lengths.sum() else 1.0
         norm = k1 * (1 - b + b * lengths / avg)

@@ -215,8 +215,8 @@ def test_bm25_builds_in_batches_like_in_one(monkeypatch):
         np.testing.assert_array_equal(whole.scores(query), batched.scores(query))
 
 
-@pytest.mark.parametrize("question", ["停车难题怎么解决", "三驾马车指什么", "How are disputes over access control settled?",
-                                      "红烧肉怎么做"])
+@pytest.mark.parametrize("question", ["停车难题怎么解决", "三驾马车指什么", "红烧肉怎么做",
+                                      "How are disputes over access control settled?"])
 def test_fusing_only_candidates_ranks_like_fusing_every_chunk(qa_builtin, question, monkeypatch):
     import qa.retrieve
 
