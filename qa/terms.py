@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import unicodedata
+from collections import Counter
 
 import jieba
 
@@ -116,29 +117,36 @@ def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT
     followed by "城", so it is part of a longer word). Strings that begin or end with a function
     character (的, 了, 和 …) are phrases, not names.
     """
-    counts: dict[str, int] = {}
-    aligned: dict[str, int] = {}
-    left: dict[str, set] = {}
-    right: dict[str, set] = {}
-    for text in texts:
-        for run in _NGRAM_CHARS.findall(normalize(text)):
+    runs = [run for text in texts for run in _NGRAM_CHARS.findall(normalize(text))]
+    counts = Counter(run[i:i + n] for run in runs for n in lengths for i in range(len(run) - n + 1))
+    # the other conditions are checked only for strings frequent enough (a small share of them)
+    frequent = {g for g, c in counts.items() if c >= min_count and g[0] not in _FUNCTION_CHARS
+                and g[-1] not in _FUNCTION_CHARS and not tokenizer.known(g)}
+    aligned: dict[str, int] = dict.fromkeys(frequent, 0)
+    left: dict[str, set] = {g: set() for g in frequent}
+    right: dict[str, set] = {g: set() for g in frequent}
+    cuts: dict[str, set[int]] = {}
+    for run in runs:
+        found = [(i, n) for n in lengths for i in range(len(run) - n + 1) if run[i:i + n] in frequent]
+        if not found:
+            continue
+        bounds = cuts.get(run)
+        if bounds is None:
             bounds, at = {0}, 0
             for word in tokenizer.cut_plain(run):
                 at += len(word)
                 bounds.add(at)
-            for n in lengths:
-                for i in range(len(run) - n + 1):
-                    gram = run[i:i + n]
-                    counts[gram] = counts.get(gram, 0) + 1
-                    aligned[gram] = aligned.get(gram, 0) + (i in bounds and i + n in bounds)
-                    left.setdefault(gram, set()).add(run[i - 1] if i else "^")
-                    right.setdefault(gram, set()).add(run[i + n] if i + n < len(run) else "$")
+            cuts[run] = bounds
+        for i, n in found:
+            gram = run[i:i + n]
+            aligned[gram] += i in bounds and i + n in bounds
+            left[gram].add(run[i - 1] if i else "^")
+            right[gram].add(run[i + n] if i + n < len(run) else "$")
     # aligned: jieba's own cut starts and ends words at the string's edges in most places, so
     # adding it joins words rather than re-cutting them ("社区|治理" must not become "社|区治理").
-    return {g for g, c in counts.items()
-            if c >= min_count and len(left[g]) > 1 and len(right[g]) > 1 and 2 * aligned[g] >= c
-            and g[0] not in _FUNCTION_CHARS and g[-1] not in _FUNCTION_CHARS
-            and not tokenizer.known(g) and len(tokenizer.cut_plain(g)) > 1}
+    return {g for g in frequent
+            if len(left[g]) > 1 and len(right[g]) > 1 and 2 * aligned[g] >= counts[g]
+            and len(tokenizer.cut_plain(g)) > 1}
 
 
 class Tokenizer:

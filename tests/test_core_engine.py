@@ -358,3 +358,19 @@ def test_index_in_another_folder_is_independent(small_qa, encoder, corpus, tmp_p
     qa = QA(sources=[corpus], index_dir=tmp_path / "copy")
     assert embedded(encode_calls) == 0
     assert qa.ask("访客车辆在哪里登记？").best.text == small_qa.ask("访客车辆在哪里登记？").best.text
+
+
+def test_bm25_from_sentence_tokens_equals_bm25_of_whole_passages(qa_builtin):
+    """Each sentence is tokenized once and passages reuse its tokens: same scores as tokenizing
+    every passage whole."""
+    import numpy as np
+
+    from qa.sparse import SparseIndex
+
+    _, tokenizer, retriever, _ = qa_builtin._state
+    whole = SparseIndex([tokenizer.tokens(c.text if c.section is None else f"{c.section} {c.text}")
+                         for c in qa_builtin.chunks], tokenizer)
+    for question in ("雍景苑停车", "业委会换届选举", "江湾国际门禁纠纷"):
+        tokens = tokenizer.query_tokens(question)
+        assert whole.scores(tokens).any()
+        np.testing.assert_allclose(retriever.sparse.scores(tokens), whole.scores(tokens), rtol=1e-6)
