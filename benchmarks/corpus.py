@@ -87,18 +87,21 @@ def synthetic_token_lists(real: list[list[str]], n: int, seed: int = 0) -> list[
     for tokens in real:
         for t in tokens:
             counts[t] = counts.get(t, 0) + 1
-    vocab = list(counts)
-    p = np.array([counts[t] for t in vocab], dtype=np.float64)
+    vocab = np.array(list(counts), dtype=object)
+    p = np.array(list(counts.values()), dtype=np.float64)
     p /= p.sum()
     lengths = np.array([len(t) for t in real if t] or [1])
     out = [list(t) for t in real[:n]]
     todo = n - len(out)
     sizes = lengths[rng.integers(0, len(lengths), todo)]
-    ids = rng.choice(len(vocab), int(sizes.sum()), p=p).tolist()
-    pos = 0
-    for size in sizes.tolist():
-        out.append([vocab[i] for i in ids[pos:pos + size]])
-        pos += size
+    ends = np.cumsum(sizes)
+    batch = 10_000  # lists drawn per step: the ids of a million lists would take gigabytes at once
+    for lo in range(0, todo, batch):
+        hi = min(todo, lo + batch)
+        start = int(ends[lo - 1]) if lo else 0
+        ids = rng.choice(len(vocab), int(ends[hi - 1]) - start, p=p)
+        cuts = ends[lo:hi - 1] - start
+        out.extend(part.tolist() for part in np.split(vocab[ids], cuts))
     return out
 
 

@@ -1,5 +1,6 @@
-"""Latency stage: ask() against a bare encoder.encode([q]) and the peer's similarity_search,
-interleaved in one process so that machine load hits all three alike; and a breakdown of ask()."""
+"""Latency stage: ask() against a bare encoder.encode([q]), the peer's similarity_search and (for
+the built-in model) the model's forward pass alone, interleaved in one process so that machine
+load hits all of them alike; and a breakdown of ask()."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def run_latency(qa, peer, questions: list[str], rounds: int) -> dict:
         "encode": lambda q: qa.encoder.encode([q]),
         "peer": lambda q: peer.similarity_search(q, k=3),
     }
+    model = getattr(qa.encoder[0], "encode_one", None)
+    if model is not None:  # the model's forward alone, as ask() calls it (no sentence-transformers)
+        paths["model"] = model
     for q in questions[:5]:  # warm-up: caches, lazy imports, first-call allocations
         for fn in paths.values():
             fn(q)
@@ -36,6 +40,8 @@ def run_latency(qa, peer, questions: list[str], rounds: int) -> dict:
     out["ask_over_encode"] = round(out["ask"]["p50_ms"] / out["encode"]["p50_ms"], 3)
     out["ask_over_peer"] = round(out["ask"]["p50_ms"] / out["peer"]["p50_ms"], 3)
     out["ask_over_encode_p99"] = round(out["ask"]["p99_ms"] / out["encode"]["p99_ms"], 3)
+    if "model" in out:
+        out["ask_over_model"] = round(out["ask"]["p50_ms"] / out["model"]["p50_ms"], 3)
     out["breakdown"] = ask_breakdown(qa, questions)
     return out
 

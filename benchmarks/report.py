@@ -111,11 +111,13 @@ def markdown(result: dict) -> str:
     if lat:
         lines += ["**Query latency** (interleaved in one process)", ""]
         labels = {"ask": "`qa.ask(q)`", "encode": "bare `encoder.encode([q])`",
-                  "peer": "peer `similarity_search(q)`"}
+                  "peer": "peer `similarity_search(q)`", "model": "the model's forward alone"}
         lines += _table(["path", "p50 ms", "p99 ms"], [[v, lat[k]["p50_ms"], lat[k]["p99_ms"]]
-                                                       for k, v in labels.items()])
-        lines += [f"ask / encode = **{lat['ask_over_encode']}**, "
-                  f"ask / peer = **{lat['ask_over_peer']}** (p50)", ""]
+                                                       for k, v in labels.items() if k in lat])
+        line = f"ask / encode = **{lat['ask_over_encode']}**, ask / peer = **{lat['ask_over_peer']}**"
+        if "ask_over_model" in lat:
+            line += f", ask / model forward = **{lat['ask_over_model']}**"
+        lines += [line + " (p50)", ""]
     build = result.get("build") or {}
     if build.get("runs"):
         lines += ["**Build cost**", ""]
@@ -178,7 +180,7 @@ def plot(result: dict, path: Path) -> Path | None:
     lat = result.get("latency") or {}
     ax = axes[0][1]
     if lat:
-        names = ["ask", "encode", "peer"]
+        names = [n for n in ("ask", "encode", "peer", "model") if n in lat]
         ax.bar(names, [lat[n]["p50_ms"] for n in names], label="p50")
         ax.scatter(names, [lat[n]["p99_ms"] for n in names], color="black", marker="_", s=400, label="p99")
         ax.set_ylabel("ms")

@@ -439,7 +439,7 @@ class QA:
 
     # ----- questions -----
     def encode_query(self, question: str) -> np.ndarray:
-        return embed.encode(self.encoder, [question], prompt=self.query_prompt)[0]
+        return embed.encode_query(self.encoder, question, prompt=self.query_prompt)
 
     def ask(self, question: str, k: int = 3) -> Answer:
         """Answer a question with up to k distinct passages, best first.

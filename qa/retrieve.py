@@ -96,8 +96,12 @@ class Retriever:
     def __init__(self, chunks, vector_index, sparse: SparseIndex, sparse_weight: float, dense_weight: float,
                  max_chars: int = 240):
         self.chunks = list(chunks)
-        self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        # chunk id -> position, as sorted arrays: FAISS returns ids, a query maps 50 of them at once
+        ids = np.fromiter((c.id for c in self.chunks), dtype=np.int64, count=len(self.chunks))
+        self._order = np.argsort(ids)
+        self._sorted_ids = ids[self._order]
         self.vector_index = vector_index
+        self._search_params = vec.search_params(vector_index)
         self.sparse = sparse
         self.sparse_weight = sparse_weight
         self.dense_weight = dense_weight
@@ -112,9 +116,8 @@ class Retriever:
 
     def dense_candidates(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions (into self.chunks) and cosines of the FAISS top candidates, best first."""
-        scores, ids = vec.search(self.vector_index, query_vector, DENSE_CANDIDATES)
-        positions = np.fromiter((self.position[int(i)] for i in ids), dtype=np.int64, count=len(ids))
-        return positions, scores.astype(np.float32)
+        scores, ids = vec.search(self.vector_index, query_vector, DENSE_CANDIDATES, self._search_params)
+        return self._order[np.searchsorted(self._sorted_ids, ids)], scores.astype(np.float32)
 
     def ranked(self, query_vector: np.ndarray, tokens: list[str], limit: int):
         """The best `limit` chunks by fused score, best first (ties in corpus order).

@@ -18,6 +18,7 @@ from .terms import PINYIN_MARK, Tokenizer
 K1 = 1.2
 B = 0.75
 _BATCH = 20_000  # chunks per build batch
+_GATHER_MAX = 100_000  # postings up to which a query sums them in one bincount (faster when few)
 
 
 class SparseIndex:
@@ -74,9 +75,16 @@ class SparseIndex:
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of each chunk for the query tokens (a repeated token counts again); shape (n_docs,)."""
+        spans = [(self.starts[t], self.starts[t + 1]) for t in self.term_ids(tokens)]
+        if sum(hi - lo for lo, hi in spans) <= _GATHER_MAX:
+            # few postings: one gathered bincount beats a numpy call per term
+            if not spans:
+                return np.zeros(self.n_docs, dtype=np.float32)
+            docs = np.concatenate([self.postings[lo:hi] for lo, hi in spans])
+            weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
+            return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
         out = np.zeros(self.n_docs, dtype=np.float32)
-        for t in self.term_ids(tokens):
-            lo, hi = self.starts[t], self.starts[t + 1]
+        for lo, hi in spans:
             out[self.postings[lo:hi]] += self.weights[lo:hi]  # a term lists each chunk once
         return out
 

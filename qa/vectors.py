@@ -104,7 +104,7 @@ def build_vector_index(vectors: np.ndarray, ids: np.ndarray, exact_max: int = EX
     return index
 
 
-def _search_params(index: faiss.Index):
+def search_params(index: faiss.Index):
     """Search-time parameters from the index itself, never below the defaults set at build.
 
     faiss.write_index stores nprobe/efSearch, but an index written elsewhere may carry FAISS's
@@ -135,11 +135,16 @@ def _one_thread():
         faiss.omp_set_num_threads(before)
 
 
-def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, ids) for one query vector (dim,); ids of -1 are padding and removed."""
+def search(index: faiss.Index, query: np.ndarray, k: int, params=...) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, ids) for one query vector (dim,); ids of -1 are padding and removed.
+
+    `params`: search_params(index), if the caller keeps it (it costs ~20 µs a query to work out).
+    """
     k = max(1, min(k, index.ntotal))
+    if params is ...:
+        params = search_params(index)
     with _one_thread():
         scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
-                                   params=_search_params(index))
+                                   params=params)
     keep = ids[0] >= 0
     return scores[0][keep], ids[0][keep]

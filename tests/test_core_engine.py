@@ -131,6 +131,18 @@ def test_encoder_is_a_sentence_transformer(qa_builtin):
     assert isinstance(qa_builtin.encoder, SentenceTransformer)
 
 
+@pytest.mark.parametrize("prompt", [None, "query: "])
+def test_question_fast_path_gives_the_sentence_transformers_vector(qa_builtin, prompt):
+    import numpy as np
+
+    for question in ("雍景苑的停车难题", "How was parking solved?", "x"):
+        fast = embed.encode_query(qa_builtin.encoder, question, prompt=prompt)
+        slow = qa_builtin.encoder.encode([question], prompt=prompt, convert_to_numpy=True)[0]
+        assert fast.dtype == np.float32 and fast.shape == (512,)
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-6)
+        assert abs(float(np.linalg.norm(fast)) - 1.0) < 1e-5
+
+
 @pytest.mark.parametrize("question", IN_DOMAIN_ZH + IN_DOMAIN_EN + OUT_OF_DOMAIN)
 @pytest.mark.parametrize("k", [1, 3, 5])
 def test_answers_keep_the_contract(qa_builtin, question, k):

@@ -187,8 +187,12 @@ def test_pairs_of_confidence_inputs_are_commutative_in_effect():
         assert confidence(cos, b) == pytest.approx(confidence(other, a))
 
 
-def test_bm25_equals_the_bm25s_lucene_reference():
+@pytest.mark.parametrize("gather_max", [0, 10**9])  # per-term sums, one gathered bincount
+def test_bm25_equals_the_bm25s_lucene_reference(gather_max, monkeypatch):
+    import qa.sparse
+
     bm25s = pytest.importorskip("bm25s")
+    monkeypatch.setattr(qa.sparse, "_GATHER_MAX", gather_max)
     rng = np.random.default_rng(3)
     vocab = [f"t{i}" for i in range(200)]
     # Zipf-like term draws and varied lengths, so that idf and length normalisation both matter
