@@ -25,7 +25,7 @@ from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
 from .store import StoredIndex, build_lock, read_manifest
 from .terms import Tokenizer, corpus_terms, default_tokenizer, normalize
-from .vectors import build_vector_index
+from .vectors import build_vector_index, refit
 
 log = logging.getLogger(__name__)
 
@@ -246,15 +246,24 @@ class QA:
         if stored is not None:
             # A copy: the index in use keeps answering questions until the new one is swapped in.
             vectors = faiss.clone_index(stored.vectors)
+            gone = np.array([c.id for c in old_chunks if c.path in drop], dtype=np.int64)
             try:
-                gone = np.array([c.id for c in old_chunks if c.path in drop], dtype=np.int64)
                 if len(gone):
                     vectors.remove_ids(gone)
-                if len(new_ids):
-                    vectors.add_with_ids(new_vectors, new_ids)
-            except RuntimeError as e:  # e.g. HNSW cannot remove vectors
-                log.info("vector index cannot be updated in place (%s); rebuilding it", e)
-                vectors = None
+            except RuntimeError as e:  # IVF with a hashtable id map, HNSW: no removal in place
+                log.info("vector index cannot remove in place (%s); rebuilding it from its vectors", e)
+                kept = _reconstruct(stored.vectors, [c.id for c in kept_chunks])
+                vectors = None if kept is None else build_vector_index(
+                    kept, np.array([c.id for c in kept_chunks], dtype=np.int64))
+            if vectors is not None:
+                try:
+                    if len(new_ids):
+                        vectors.add_with_ids(new_vectors, new_ids)
+                    # grown past the exact-search size (or shrunk below it): the kind that suits it
+                    vectors = refit(vectors, [c.id for c in kept_chunks] + new_ids.tolist())
+                except RuntimeError as e:
+                    log.info("vector index cannot be updated in place (%s); rebuilding it", e)
+                    vectors = None
         if vectors is None:
             if kept_chunks:
                 return self._update(None, hashes, sources, excluded, strict, parsed)

@@ -104,6 +104,29 @@ def build_vector_index(vectors: np.ndarray, ids: np.ndarray, exact_max: int = EX
     return index
 
 
+def refit(index: faiss.Index, ids, exact_max: int | None = None) -> faiss.Index:
+    """`index` if its kind still suits its size, else its vectors in a new index that does.
+
+    Updates add and remove vectors in place, so a knowledge base that grows past `exact_max`
+    passages by uploads would otherwise stay exact (and slow), one that shrinks would stay IVF,
+    and an IVF index that grew 16-fold would keep lists trained for its first size. The stored
+    vectors are reused; nothing is embedded again. HNSW (only ever forced) is left as it is.
+
+    Args:
+        ids: the ids of every vector in the index.
+    """
+    exact_max = EXACT_MAX if exact_max is None else exact_max
+    kind, n = index_kind(index), index.ntotal
+    if kind == "hnsw":
+        return index
+    if kind == preferred_kind(n, exact_max):
+        if kind != "ivf" or 4 * faiss.extract_index_ivf(index).nlist > ivf_lists(n):
+            return index
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    vectors = np.vstack([index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, index.d))
+    return build_vector_index(vectors, ids, exact_max=exact_max)
+
+
 def search_params(index: faiss.Index):
     """Search-time parameters from the index itself, never below the defaults set at build.
 

@@ -386,3 +386,27 @@ def test_bm25_from_sentence_tokens_equals_bm25_of_whole_passages(qa_builtin):
         tokens = tokenizer.query_tokens(question)
         assert whole.scores(tokens).any()
         np.testing.assert_allclose(retriever.sparse.scores(tokens), whole.scores(tokens), rtol=1e-6)
+
+
+def test_index_turns_approximate_when_updates_grow_it_and_back_without_embedding_again(
+        encoder, tmp_path, monkeypatch, encode_calls):
+    from benchmarks.corpus import write_generated_corpus
+    from qa import vectors
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    shutil.copy(BUILTIN_CORPUS, folder / "article.txt")
+    kb = QA(sources=[folder], index_dir=tmp_path / "index")
+    before = len(kb.chunks)
+    monkeypatch.setattr(vectors, "EXACT_MAX", before + 10)  # the next upload crosses it
+    extra = write_generated_corpus(tmp_path / "more", n_sentences=120, per_file=120, seed=4)[0]
+    kb.add([extra])
+    index = kb._state[0].vectors
+    assert len(kb.chunks) > before + 10 and vectors.index_kind(index) == "ivf"
+    assert index.ntotal == len(kb.chunks)
+    assert kb.ask("雍景苑的停车难题是怎么解决的？").found
+    calls = embedded(encode_calls)
+    kb.remove([extra])  # IVF cannot remove in place: rebuilt from its own vectors
+    assert vectors.index_kind(kb._state[0].vectors) == "flat" and len(kb.chunks) == before
+    assert embedded(encode_calls) == calls  # nothing embedded again
+    assert kb.ask("雍景苑的停车难题是怎么解决的？").found

@@ -82,3 +82,22 @@ def test_forced_kinds_and_unknown_kind():
     assert vec.index_kind(hnsw) == "hnsw" and vec.search(hnsw, x[3], 1)[1][0] == 3
     with pytest.raises(ValueError):
         vec.make_vector_index(8, 10, kind="lsh")
+
+
+def test_refit_switches_kind_as_updates_cross_the_threshold():
+    x = clustered(3000)
+    ids = np.arange(3000, dtype=np.int64) * 7 + 1
+    index = vec.build_vector_index(x[:1500], ids[:1500], exact_max=2000)
+    assert vec.refit(index, ids[:1500], exact_max=2000) is index  # still suits its size
+    index.add_with_ids(x[1500:], ids[1500:])  # grown past the threshold by an update
+    grown = vec.refit(index, ids, exact_max=2000)
+    assert vec.index_kind(grown) == "ivf" and grown.ntotal == 3000
+    q = clustered(40, seed=9)
+    truth = brute_force(x, q, ids, 10)
+    found = np.array([vec.search(grown, v, 10)[1] for v in q])
+    assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]) >= 0.9
+    np.testing.assert_allclose(grown.reconstruct(int(ids[2999])), x[2999], atol=1e-6)
+    small_ivf = vec.build_vector_index(x[:1000], ids[:1000], kind="ivf")  # as if shrunk by removals
+    shrunk = vec.refit(small_ivf, ids[:1000], exact_max=2000)
+    assert vec.index_kind(shrunk) == "flat" and shrunk.ntotal == 1000
+    assert vec.search(shrunk, x[10], 1)[1][0] == ids[10]
