@@ -51,6 +51,10 @@ def test_synthetic_token_lists_follow_the_vocabulary():
     assert lists[:2] == real and len(lists) == 50
     assert {t for tl in lists for t in tl} <= {"小区", "停车", "业委会", "物业"}
     assert all(len(t) in (2, 3) for t in lists)
+    many = corpus.synthetic_token_lists(real, 25_003, seed=1)  # drawn in several batches
+    assert len(many) == 25_003 and all(len(t) in (2, 3) for t in many)
+    drawn = [t for tl in many[2:] for t in tl]
+    assert abs(drawn.count("小区") / len(drawn) - 2 / 5) < 0.01  # the real unigram frequency
 
 
 def test_scoring_and_calibration():
