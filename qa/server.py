@@ -23,6 +23,7 @@ from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
+from fastapi_offline import FastAPIOffline  # noqa: E402
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field  # noqa: E402
 from starlette.datastructures import UploadFile as StarletteUploadFile  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
@@ -462,9 +463,11 @@ def create_app(qa, demo=None, settings: Settings | None = None,
         pool.shutdown(wait=False, cancel_futures=True)
         write_pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="新江湾城问答 API", version="1", lifespan=lifespan,
-                  description="Ask questions about the indexed Chinese documents; each answer passage "
-                              "comes with a citation (document, section, line numbers).")
+    # FastAPIOffline: /docs (Swagger UI) and /redoc load their scripts from this server, not from a
+    # CDN, so they work on a machine without internet.
+    app = FastAPIOffline(title="新江湾城问答 API", version="1", lifespan=lifespan,
+                         description="Ask questions about the indexed Chinese documents; each answer "
+                                     "passage comes with a citation (document, section, line numbers).")
     app.state.settings = settings
     app.state.qa = qa
     app.add_exception_handler(RequestValidationError, _on_validation_error)

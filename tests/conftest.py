@@ -71,3 +71,31 @@ def small_kb(encoder, tmp_path_factory):
         return QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb")
 
     return make
+
+
+@pytest.fixture(scope="module")
+def serve_app():
+    """A function that serves a FastAPI app (qa.server.create_app) with uvicorn in a thread on a
+    free loopback port and returns its base URL; the servers stop when the module's tests end."""
+    import threading
+    import time
+
+    from qa.server import build_server
+
+    running = []
+
+    def serve(app) -> str:
+        server = build_server(app, log_level="warning")
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+    yield serve
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -167,3 +167,27 @@ def test_remove_in_the_kb_tab_updates_the_table_and_the_panel(kb_page):
     assert "西湖龙井茶" in page.inner_text("#kb-documents")
     page.get_by_role("tab", name="问答").click()
     assert "白鹭岛灯塔" not in page.inner_text(".qa-docs")
+
+
+def test_api_docs_render_without_internet(browser, qa_builtin, serve_app):
+    """Swagger UI at /docs draws the API from this server alone: every other host is blocked."""
+    from qa.server import Settings, create_app
+
+    base = serve_app(create_app(qa_builtin, None, Settings(port=0)))
+    page = browser.new_page()
+    elsewhere: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(base + "/docs")
+    page.wait_for_selector(".opblock", timeout=20_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/api/ask", "/api/documents", "/api/health"} <= {p.strip() for p in paths}
+    assert elsewhere == []
+    page.close()

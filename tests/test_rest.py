@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -107,6 +106,15 @@ def test_openapi_and_docs(client):
     assert {"200", "400", "413", "422"} <= set(schema["paths"]["/api/ask"]["post"]["responses"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    # every script and stylesheet of the docs pages comes from this server (no CDN: works offline)
+    import re
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+        assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))], assets
+        for asset in assets:
+            r = client.get(asset)
+            assert r.status_code == 200 and len(r.content) > 1000, asset
 
 
 # ----- every bad input is a 4xx with a clear message -----
@@ -330,18 +338,8 @@ def _demo(qa):
 
 
 @pytest.fixture(scope="module")
-def live_server(qa_builtin):
-    server = build_server(create_app(qa_builtin, _demo(qa_builtin), Settings(port=0)), log_level="warning")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def live_server(qa_builtin, serve_app):
+    return serve_app(create_app(qa_builtin, _demo(qa_builtin), Settings(port=0)))
 
 
 def test_real_server_serves_rest_and_gradio(live_server, qa_builtin):
