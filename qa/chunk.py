@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass
@@ -89,19 +90,35 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 def lines_for_span(pieces: tuple[Piece, ...], text: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
     """Line ranges (reading order) of the pieces that characters [start, end) of text come from."""
-    ranges: list[list[int]] = []
-    pos = 0
-    for piece in pieces:
-        at = text.index(piece.text, pos) if piece.text else pos
-        piece_end = at + len(piece.text)
-        pos = piece_end
-        if piece_end <= start or at >= end:
-            continue
-        if ranges and ranges[-1][1] + 1 == piece.line:
-            ranges[-1][1] = piece.line
-        else:
-            ranges.append([piece.line, piece.line])
-    return tuple((a, b) for a, b in ranges)
+    return PieceMap(pieces, text).lines(start, end)
+
+
+class PieceMap:
+    """Where each piece (source line) of a stream's text stands, worked out once, so that each
+    window and sentence finds its lines without scanning the text again."""
+
+    def __init__(self, pieces: tuple[Piece, ...], text: str):
+        self.spans: list[tuple[int, int, int]] = []  # (start, end, line), in text order
+        pos = 0
+        for piece in pieces:
+            at = text.index(piece.text, pos) if piece.text else pos
+            pos = at + len(piece.text)
+            self.spans.append((at, pos, piece.line))
+        self.ends = [end for _, end, _ in self.spans]
+
+    def lines(self, start: int, end: int) -> tuple[tuple[int, int], ...]:
+        """Line ranges of the pieces overlapping characters [start, end), consecutive lines merged."""
+        ranges: list[list[int]] = []
+        for at, piece_end, line in self.spans[bisect.bisect_right(self.ends, start):]:
+            if at >= end:
+                break
+            if piece_end <= start:
+                continue
+            if ranges and ranges[-1][1] + 1 == line:
+                ranges[-1][1] = line
+            else:
+                ranges.append([line, line])
+        return tuple((a, b) for a, b in ranges)
 
 
 def chunk_id(path: str, lines, text: str) -> int:
@@ -166,18 +183,19 @@ def chunk_stream(doc: Document, index: int, paragraphs: tuple[Paragraph, ...], m
         offset += len(p.text) + 1
     section = paragraphs[0].section
     context = section or doc.title
+    places = PieceMap(pieces, text)
+    sentence_lines = [places.lines(a, b) for a, b in spans]
     chunks = []
     for first, last, centre in centred_windows(spans, max_chars, overlap):
         start, end = spans[first][0], spans[last - 1][1]
         passage = text[start:end]
-        lines = lines_for_span(pieces, text, start, end)
+        lines = places.lines(start, end)
         chunks.append(Chunk(id=chunk_id(doc.path, lines, passage), path=doc.path, source=doc.title,
                             section=section, text=passage,
                             embed_text=f"{context}：{passage}" if context else passage,
                             lines=lines, paragraph=index, sentences=(first, last), centre=centre,
                             starts=tuple(a - start for a, _ in spans[first:last]),
-                            sentence_lines=tuple(lines_for_span(pieces, text, a, b)
-                                                 for a, b in spans[first:last])))
+                            sentence_lines=tuple(sentence_lines[first:last])))
     return chunks
 
 
