@@ -36,6 +36,9 @@ why when where i you my your it its this that with by from as about please tell 
 #: A string that recurs this often in a corpus and that jieba would cut apart is taken as a term.
 MIN_TERM_COUNT = 3
 _FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此个们着过也都就而又并从向将")
+#: Characters of a question's frame (的, 吗, 怎么, 什么, 哪, 谁 …): a character pair that includes
+#: one ("#么解", "#决的") says how the question is asked, not what it is about.
+_QUESTION_CHARS = set("的了吗呢吧么什怎哪谁几")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 _NGRAM_CHARS = re.compile(r"[\u4e00-\u9fff]{3,}")
 
@@ -188,9 +191,11 @@ class Tokenizer:
 
     def query_tokens(self, text: str) -> list[str]:
         """Search tokens of a question; single characters are dropped when longer words exist,
-        since a lone character (指, 做, 装) matches too much to say what the question is about.
+        since a lone character (指, 做, 装) matches too much to say what the question is about, and
+        so are character pairs that include a question-frame character (怎么|解, 解决|的).
         A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
-        tokens = self.words(normalize(text))
+        tokens = [t for t in self.words(normalize(text))
+                  if not (t[0] == "#" and (t[1] in _QUESTION_CHARS or t[2] in _QUESTION_CHARS))]
         longer = [t for t in tokens if len(t) > 1]
         tokens = longer or tokens
         if not _CJK_RUN.search(text):

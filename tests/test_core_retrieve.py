@@ -167,6 +167,12 @@ def test_question_frame_words_are_not_search_tokens(tokenizer):
     tokens = tokenizer.query_tokens("雍景苑是什么？")
     assert "雍景苑" in tokens
     assert not set(tokens) & STOPWORDS
+    # nor are the character pairs that straddle the question's frame (怎么|解, 解决|的)
+    tokens = tokenizer.query_tokens("门禁矛盾最后怎么解决的？")
+    assert {"#门禁", "#矛盾", "#解决"} <= set(tokens)
+    assert not {"#怎么", "#么解", "#决的", "#后怎"} & set(tokens)
+    # passages keep every pair: the filter is for questions only
+    assert "#决的" in tokenizer.tokens("问题是这样解决的。")
 
 
 def test_tokenizer_keeps_its_terms_whole_and_leaves_others_alone():
