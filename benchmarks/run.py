@@ -33,7 +33,7 @@ SETTINGS = {
     "quick": {"latency_rounds": 3, "article_repeats": 1, "generated_repeats": 1, "generated_sentences": 600,
               "choice": [(20_000, ("flat", "ivf"))], "growth": [1_000, 10_000, 100_000], "growth_rounds": 4,
               "load_requests": 80},
-    "full": {"latency_rounds": 20, "article_repeats": 5, "generated_repeats": 3, "generated_sentences": 5000,
+    "full": {"latency_rounds": 20, "article_repeats": 5, "generated_repeats": 5, "generated_sentences": 5000,
              "choice": [(50_000, ("flat", "ivf")), (100_000, ("flat", "ivf", "hnsw"))],
              "growth": [1_000, 10_000, 100_000, 1_000_000], "growth_rounds": 8, "load_requests": 200},
 }
