@@ -24,6 +24,7 @@ from qa.errors import SourceError  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
 from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
+from qa.translate import english_index  # noqa: E402
 
 log = logging.getLogger("qa.app")
 
@@ -252,9 +253,11 @@ def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
 
 def warm_up(qa: QA, sentence_vectors: SentenceVectors) -> None:
     """Pay one-off costs before the first visitor does: the first search (lazy initialisation in
-    the tokenizer and encoder, ~2 s) and the sentence embeddings used for highlighting (~5 s)."""
+    the tokenizer and encoder, ~2 s), the English-Chinese dictionary for English questions (~1 s)
+    and the sentence embeddings used for highlighting (~5 s)."""
     try:
         qa.ask(qa.documents()[0]["title"] if qa.documents() else "warm up", k=1)
+        english_index()
         sentence_vectors.warm([c.text for c in qa.chunks])
     except Exception:  # noqa: BLE001 - warming is an optimisation; a failure here must not stop the app
         log.exception("warm-up failed; answers will still work, the first ones more slowly")

@@ -39,7 +39,8 @@ def run_build(sources: list[Path], label: str, index_root: Path, repeats: int = 
     Returns:
         (row, qa, vectors): row = {"corpus", "chunks", "unique_texts", "build_s", "encode_s",
         "build_chunks_per_s", "encode_chunks_per_s", "over_encode", "pipeline_s"} with the best
-        (lowest) time of each side; the last QA built and its chunk vectors from the bare encoder, (chunks, dim).
+        (lowest) time of each side; the last QA built and its chunk vectors from the bare encoder,
+        (chunks, dim).
     """
     load_encoder().encode(["warm-up", "预热"])
     builds, encodes, outside = [], [], []

@@ -25,6 +25,7 @@ from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
 from .store import StoredIndex, build_lock, read_manifest
 from .terms import Tokenizer, corpus_terms, default_tokenizer, normalize
+from .translate import english_terms
 from .vectors import build_vector_index, refit
 
 log = logging.getLogger(__name__)
@@ -464,10 +465,11 @@ class QA:
         k = min(k, 50)
         stored, tokenizer, retriever, places = self._state
         query_vector = self.encode_query(text)
+        english = english_terms(text)  # its English words, if any, with their translations
         tokens = tokenizer.query_tokens(text)
         want = k
         while True:
-            scored, coverage, top_cos = retriever.search(query_vector, tokens, want)
+            scored, coverage, top_cos = retriever.search(query_vector, tokens, want, english)
             unique, seen = [], set()
             for s in scored:
                 key = "".join(s.chunk.text.split())

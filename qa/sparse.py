@@ -73,8 +73,15 @@ class SparseIndex:
     def term_ids(self, tokens: list[str]) -> list[int]:
         return [self.vocab[t] for t in tokens if t in self.vocab]
 
-    def scores(self, tokens: list[str]) -> np.ndarray:
-        """BM25 score of each chunk for the query tokens (a repeated token counts again); shape (n_docs,)."""
+    def scores(self, tokens: list[str], english=None) -> np.ndarray:
+        """BM25 score of each chunk for the query tokens (a repeated token counts again); shape (n_docs,).
+
+        Args:
+            english: the question's English words with their Chinese translations
+                (qa.translate.english_terms): the translations' search words are searched too.
+        """
+        if english:
+            tokens = tokens + list(dict.fromkeys(self.translated(english)))
         spans = [(self.starts[t], self.starts[t + 1]) for t in self.term_ids(tokens)]
         if sum(hi - lo for lo, hi in spans) <= _GATHER_MAX:
             # few postings: one gathered bincount beats a numpy call per term
@@ -96,30 +103,56 @@ class SparseIndex:
     def idf(self, token: str) -> float:
         return math.log(1 + (self.n_docs + 1) / (self.df(token) + 0.5))
 
-    def coverage(self, tokens: list[str]) -> float:
+    def translated(self, english) -> list[str]:
+        """Search words of the Chinese translations of a question's English words."""
+        return [t for _, chinese in english for t in self.tokenizer.translation_tokens(chinese)]
+
+    def coverage(self, tokens: list[str], english=None) -> float:
         """Share of the question's specific words that occur in the corpus, in [0, 1].
 
         Each word weighs by how specific it is (rare in general Chinese, per jieba's word
         frequencies): a question whose specific words (红烧肉, router, 北京) are absent from the corpus
         is about something else, even if it shares common words (上海, 小区) with it.
+
+        Args:
+            english: the question's English words with their Chinese translations
+                (qa.translate.english_terms). Such a word weighs by how specific its commonest
+                translation is (a word rendered by a common Chinese word is a common word) and
+                counts as found when one of its translations is in the corpus; a word without
+                translation (a name, a rare word) weighs fully and counts as found only when it
+                spells one of the corpus' names in pinyin.
         """
-        words = list(dict.fromkeys(t for t in tokens if not t.startswith(("#", PINYIN_MARK))
-                                   and (len(t) >= 2 or not t.isascii())))
-        if not words:
-            return 0.0
         romanized = [t[1:] for t in tokens if t.startswith(PINYIN_MARK) and t in self.vocab]
-        if romanized:
-            # a Latin-script question naming the corpus' names in pinyin: the share of its words
-            # that spell such a name
+        words = list(dict.fromkeys(t for t in tokens if not t.startswith(("#", PINYIN_MARK))
+                                   and (len(t) >= 2 or not t.isascii())
+                                   and not (english and t.isascii())))
+        if not english and romanized:
+            # no dictionary: the share of the question's Latin words that spell a corpus name
             latin = [w for w in words if w.isascii()]
             spelled = [w for w in latin if any(w in r for r in romanized)]
             return len(spelled) / len(latin) if latin else 0.0
-        total = self.tokenizer.total_freq
         found = weight_sum = 0.0
         for w in words:
-            freq = self.tokenizer.word_freq(w)
-            specificity = math.log(total / (freq + 1)) if freq else math.log(total)
+            specificity = self._specificity(w)
             weight_sum += specificity
             if w in self.vocab:
                 found += specificity
+        for word, chinese in english or ():
+            spelled = any(word.replace(" ", "") in r for r in romanized)
+            if not chinese or spelled:
+                weight, hit = math.log(self.tokenizer.total_freq), spelled
+            else:
+                weight = min(self._specificity(c) for c in chinese)
+                hit = any(c in self.vocab or self._all_in_vocab(c) for c in chinese)
+            weight_sum += weight
+            found += weight if hit else 0.0
         return found / weight_sum if weight_sum else 0.0
+
+    def _specificity(self, word: str) -> float:
+        total = self.tokenizer.total_freq
+        freq = self.tokenizer.word_freq(word)
+        return math.log(total / (freq + 1)) if freq else math.log(total)
+
+    def _all_in_vocab(self, chinese: str) -> bool:
+        words = self.tokenizer.translation_tokens([chinese])
+        return bool(words) and all(w in self.vocab for w in words)

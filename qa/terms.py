@@ -202,6 +202,10 @@ class Tokenizer:
             tokens.extend(romanized_runs(normalize(text)))
         return tokens
 
+    def translation_tokens(self, chinese) -> list[str]:
+        """Search words (2+ characters) of Chinese translations: 物业管理 -> 物业, 管理, 物业管理."""
+        return [t for word in chinese for t in self._jieba.cut_for_search(word, HMM=False) if len(t) > 1]
+
     def known(self, word: str) -> bool:
         return word in self.terms or self._jieba.FREQ.get(word, 0) > 0
 

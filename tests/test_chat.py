@@ -152,7 +152,9 @@ def test_english_follow_up_leans_on_a_chinese_topic(qa_builtin):
     ask = lambda q: qa_builtin.ask(q, k=3)  # noqa: E731
     turn = resolve(ask, "How was it solved?", "雍景苑小区出现过什么管理难题？")
     assert turn.combined
-    assert turn.answer.confidence > ask("How was it solved?").confidence
+    # "solved" alone covers 解决 (confidence saturates, as for 它是怎么解决的？); the topic brings
+    # the passage about what was solved
+    assert "雍景苑" in turn.answer.best.text and "停车" in turn.answer.best.text
 
 
 def test_elliptical_follow_up_about_an_item_of_a_list(qa_builtin):

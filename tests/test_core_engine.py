@@ -410,3 +410,8 @@ def test_index_turns_approximate_when_updates_grow_it_and_back_without_embedding
     assert vectors.index_kind(kb._state[0].vectors) == "flat" and len(kb.chunks) == before
     assert embedded(encode_calls) == calls  # nothing embedded again
     assert kb.ask("雍景苑的停车难题是怎么解决的？").found
+
+
+def test_english_question_finds_the_passage_with_the_translated_words(qa_builtin):
+    answer = qa_builtin.ask("When was the seminar held?", k=3)
+    assert "研讨会" in answer.hits[0].text and answer.found
