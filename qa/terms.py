@@ -165,7 +165,7 @@ class Tokenizer:
         self.terms = frozenset(terms)
         for term in sorted(self.terms):
             self._jieba.add_word(term, freq=TERM_FREQ)
-        self._cache: dict[str, list[str]] = {}
+        self._translations: dict[str, list[str]] = {}
 
     def cut_plain(self, text: str) -> list[str]:
         """Dictionary-only segmentation (no HMM guessing of new words)."""
@@ -203,8 +203,17 @@ class Tokenizer:
         return tokens
 
     def translation_tokens(self, chinese) -> list[str]:
-        """Search words (2+ characters) of Chinese translations: 物业管理 -> 物业, 管理, 物业管理."""
-        return [t for word in chinese for t in self._jieba.cut_for_search(word, HMM=False) if len(t) > 1]
+        """Search words (2+ characters) of Chinese translations: 物业管理 -> 物业, 管理, 物业管理.
+        Cached per word: translations come from a fixed dictionary, and questions repeat words."""
+        out = []
+        for word in chinese:
+            words = self._translations.get(word)
+            if words is None:
+                words = [t for t in self._jieba.cut_for_search(word, HMM=False) if len(t) > 1]
+                if len(self._translations) < 100_000:
+                    self._translations[word] = words
+            out.extend(words)
+        return out
 
     def known(self, word: str) -> bool:
         return word in self.terms or self._jieba.FREQ.get(word, 0) > 0
