@@ -5,7 +5,7 @@ Fusion maths and the confidence are small pure functions so that they can be tes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,7 +139,10 @@ class Retriever:
         dense_at, cosines = self.dense_candidates(query_vector)
         sparse_all = self.sparse.scores(tokens, english)
         coverage = self.sparse.coverage(tokens, english)
-        candidates = np.union1d(dense_at, top_positions(sparse_all, limit))
+        if len(dense_at) == len(self.chunks):  # a small corpus: every chunk is a dense candidate
+            candidates = np.arange(len(self.chunks))
+        else:
+            candidates = np.union1d(dense_at, top_positions(sparse_all, limit))
         dense = np.zeros(len(candidates), dtype=np.float32)
         dense[np.searchsorted(candidates, dense_at)] = cosines
         sparse = sparse_all[candidates]
@@ -216,8 +219,8 @@ class Passage:
                     lines[-1] = (lines[-1][0], max(lines[-1][1], b))
                 elif (a, b) not in lines:
                     lines.append((a, b))
-        chunk = replace(self.chunk, text=text, lines=tuple(lines), sentences=(self.first, self.last))
-        return Scored(chunk, self.score, self.dense, self.sparse)
+        return Scored(self.chunk.spanning(text, tuple(lines), (self.first, self.last)), self.score,
+                      self.dense, self.sparse)
 
 
 def sentence_table(chunks) -> dict:

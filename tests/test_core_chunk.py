@@ -159,3 +159,14 @@ def test_passages_are_whole_sentences_of_the_synthetic_document():
             assert s.strip() in all_sentences
     # a paragraph of two file lines: a passage over both lines cites 3–4
     assert any(c.lines == ((3, 4),) for c in chunks)
+
+
+def test_spanning_is_replace_of_text_lines_and_sentences():
+    import dataclasses
+
+    from qa.config import BUILTIN_CORPUS
+    from qa.ingest import read_document
+
+    chunk = chunk_documents([read_document(BUILTIN_CORPUS)], 240, 3)[5]
+    new = chunk.spanning("文本", ((3, 4),), (1, 2))
+    assert new == dataclasses.replace(chunk, text="文本", lines=((3, 4),), sentences=(1, 2))
