@@ -1,5 +1,5 @@
 """Latency stage: ask() against a bare encoder.encode([q]), the peer's similarity_search and (for
-the built-in model) the model's forward pass alone, interleaved in one process so that machine
+the built-in model) the model alone (the USE library's own encode), interleaved in one process so that machine
 load hits all of them alike; and a breakdown of ask()."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def run_latency(qa, peer, questions: list[str], rounds: int) -> dict:
         "peer": lambda q: peer.similarity_search(q, k=3),
     }
     model = getattr(qa.encoder[0], "encode_one", None)
-    if model is not None:  # the model's forward alone, as ask() calls it (no sentence-transformers)
+    if model is not None:  # the model alone, as ask() calls it (no sentence-transformers)
         paths["model"] = model
     for q in questions[:5]:  # warm-up: caches, lazy imports, first-call allocations
         for fn in paths.values():

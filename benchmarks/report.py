@@ -111,12 +111,12 @@ def markdown(result: dict) -> str:
     if lat:
         lines += ["**Query latency** (interleaved in one process)", ""]
         labels = {"ask": "`qa.ask(q)`", "encode": "bare `encoder.encode([q])`",
-                  "peer": "peer `similarity_search(q)`", "model": "the model's forward alone"}
+                  "peer": "peer `similarity_search(q)`", "model": "the model alone (USE's own encode)"}
         lines += _table(["path", "p50 ms", "p99 ms"], [[v, lat[k]["p50_ms"], lat[k]["p99_ms"]]
                                                        for k, v in labels.items() if k in lat])
         line = f"ask / encode = **{lat['ask_over_encode']}**, ask / peer = **{lat['ask_over_peer']}**"
         if "ask_over_model" in lat:
-            line += f", ask / model forward = **{lat['ask_over_model']}**"
+            line += f", ask / model alone = **{lat['ask_over_model']}**"
         lines += [line + " (p50)", ""]
     build = result.get("build") or {}
     if build.get("runs"):
