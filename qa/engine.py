@@ -26,7 +26,7 @@ from .sparse import SparseIndex
 from .store import StoredIndex, build_lock, read_manifest
 from .terms import Tokenizer, corpus_terms, default_tokenizer, normalize
 from .translate import english_terms
-from .vectors import build_vector_index, refit
+from .vectors import build_vector_index, refit, stored_vectors
 
 log = logging.getLogger(__name__)
 
@@ -540,10 +540,8 @@ def document_entry(doc: Document, passages: int) -> dict:
 
 def _reconstruct(index, ids: list[int]) -> np.ndarray | None:
     """Stored vectors for `ids` (n, dim), or None when the index kind cannot return them."""
-    if not ids:
-        return np.zeros((0, index.d), dtype=np.float32)
     try:
-        return np.vstack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+        return stored_vectors(index, ids)
     except RuntimeError:
         return None
 

@@ -71,7 +71,7 @@ def confidence(top_cosine: float, coverage: float, cross_lingual: bool = False) 
     questions about a Chinese text).
     """
     floor, ceiling = CROSS_LINGUAL_ANCHORS if cross_lingual else SAME_LANGUAGE_ANCHORS
-    dense_part = float(np.clip((top_cosine - floor) / (ceiling - floor), 0.0, 1.0))
+    dense_part = float(cosine_to_unit(np.float64(top_cosine), floor, ceiling))
     return 1.0 - (1.0 - dense_part) * (1.0 - coverage)
 
 

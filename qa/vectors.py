@@ -123,8 +123,18 @@ def refit(index: faiss.Index, ids, exact_max: int | None = None) -> faiss.Index:
         if kind != "ivf" or 4 * faiss.extract_index_ivf(index).nlist > ivf_lists(n):
             return index
     ids = np.ascontiguousarray(ids, dtype=np.int64)
-    vectors = np.vstack([index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, index.d))
-    return build_vector_index(vectors, ids, exact_max=exact_max)
+    return build_vector_index(stored_vectors(index, ids), ids, exact_max=exact_max)
+
+
+def stored_vectors(index: faiss.Index, ids) -> np.ndarray:
+    """The vectors stored under `ids`, (len(ids), dim) float32.
+
+    Raises:
+        RuntimeError: the index kind cannot give vectors back.
+    """
+    if not len(ids):
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.vstack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
 
 
 def search_params(index: faiss.Index):
