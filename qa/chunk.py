@@ -94,11 +94,6 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def lines_for_span(pieces: tuple[Piece, ...], text: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
-    """Line ranges (reading order) of the pieces that characters [start, end) of text come from."""
-    return PieceMap(pieces, text).lines(start, end)
-
-
 class PieceMap:
     """Where each piece (source line) of a stream's text stands, worked out once, so that each
     window and sentence finds its lines without scanning the text again."""
@@ -113,7 +108,8 @@ class PieceMap:
         self.ends = [end for _, end, _ in self.spans]
 
     def lines(self, start: int, end: int) -> tuple[tuple[int, int], ...]:
-        """Line ranges of the pieces overlapping characters [start, end), consecutive lines merged."""
+        """Line ranges (reading order) of the pieces that characters [start, end) of the text come
+        from, consecutive lines merged."""
         ranges: list[list[int]] = []
         for at, piece_end, line in self.spans[bisect.bisect_right(self.ends, start):]:
             if at >= end:

@@ -135,12 +135,17 @@ def dimension(encoder) -> int:
     return int(get())
 
 
+def _first_module(encoder):
+    """The encoder's first (input) module, or None for an encoder that is not a module list."""
+    try:
+        return encoder[0]
+    except (TypeError, IndexError, KeyError):
+        return None
+
+
 def returns_unit_vectors(encoder) -> bool:
     """Whether the encoder's first module already L2-normalises (the built-in USE does)."""
-    try:
-        return bool(getattr(encoder[0], "normalized", False))
-    except (TypeError, IndexError, KeyError):
-        return False
+    return bool(getattr(_first_module(encoder), "normalized", False))
 
 
 def encode_query(encoder, text: str, prompt: str | None = None) -> np.ndarray:
@@ -150,10 +155,7 @@ def encode_query(encoder, text: str, prompt: str | None = None) -> np.ndarray:
     around its ~1.8 ms forward pass (input checks, length sorting, tensor conversions), which
     is most of what a question adds on top of the model. Other models go through encode().
     """
-    try:
-        fast = getattr(encoder[0], "encode_one", None)
-    except (TypeError, IndexError, KeyError):
-        fast = None
+    fast = getattr(_first_module(encoder), "encode_one", None)
     if fast is not None:
         return fast(text, prompt)
     return encode(encoder, [text], prompt=prompt)[0]

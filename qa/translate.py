@@ -15,16 +15,17 @@ import logging
 import re
 from collections import defaultdict
 
+from .terms import STOPWORDS
+
 log = logging.getLogger(__name__)
 
-#: English function words and question frames: they say how something is asked, not what about.
-ENGLISH_STOPWORDS = frozenset("""
-a an the of to in on at for and or nor but is are was were be been being am do does did doing done how what
-which who whom whose why when where i you he she it we they me him her us them my your his its our their
-this that these those there here with by from as about into onto over after before under up out off than
-then so not no can could will would shall should may might must have has had having please tell me any
-some all each other such only also just very much many more most own same get got make made way kind
-like one ones thing things anything something
+#: English function words and question frames: they say how something is asked, not what about
+#: (the search tokens' English stop words, plus words whose dictionary senses would only add noise).
+ENGLISH_STOPWORDS = frozenset(w for w in STOPWORDS if w.isascii()) | frozenset("""
+am but nor being doing done he she we they him her us them his our their these those there here
+into onto over after before under up out off than then so not no can could will would shall should
+may might must have has had having any some all each other such only also just very much many
+more most own same get got make made way kind like one ones thing things anything something whose
 """.split())
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")

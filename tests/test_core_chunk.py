@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qa.chunk import Chunk, chunk_documents, lines_for_span, sentence_spans, split_sentences, windows
+from qa.chunk import Chunk, PieceMap, chunk_documents, sentence_spans, split_sentences, windows
 from qa.config import BUILTIN_CORPUS, Config
 from qa.ingest import Piece, decode_text, join_pieces, parse_document, read_document
 from qa.terms import default_tokenizer
@@ -87,14 +87,15 @@ def test_windows_centre_every_sentence_within_max_chars():
         assert len(out) == len(set(out))
 
 
-def test_lines_for_span_maps_characters_to_their_lines():
+def test_piece_map_maps_characters_to_their_lines():
     pieces = (Piece(10, "甲乙丙。"), Piece(11, "丁戊。"), Piece(30, "己庚辛。"))
     text = join_pieces(pieces)
     assert text == "甲乙丙。丁戊。己庚辛。"
-    assert lines_for_span(pieces, text, 0, 2) == ((10, 10),)
-    assert lines_for_span(pieces, text, 2, 6) == ((10, 11),)
-    assert lines_for_span(pieces, text, 5, 9) == ((11, 11), (30, 30))
-    assert lines_for_span(pieces, text, 0, len(text)) == ((10, 11), (30, 30))
+    places = PieceMap(pieces, text)
+    assert places.lines(0, 2) == ((10, 10),)
+    assert places.lines(2, 6) == ((10, 11),)
+    assert places.lines(5, 9) == ((11, 11), (30, 30))
+    assert places.lines(0, len(text)) == ((10, 11), (30, 30))
 
 
 @pytest.mark.parametrize("max_chars, overlap",
