@@ -1,4 +1,9 @@
-"""Split paragraphs into sentences and build passages (Chunks) of whole sentences."""
+"""Split paragraphs into sentences: one Chunk per sentence, grouped into blocks.
+
+A sentence is what gets embedded (each once: building an index costs one encode of the text) and
+what passages are assembled from; a block (a paragraph, or a part of a long one) is what BM25
+ranks, since whole paragraphs are where question words and their answer meet.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,13 @@ _SENTENCE_END = re.compile(r"(?:[。！？!?；;…]+|\.(?=\s|$))[”’」』�
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage: whole sentences from one paragraph, with where they stand in the source.
+    """A sentence (or, once retrieval has assembled one, a passage of consecutive sentences) and
+    where it stands in the source.
 
-    `text` is the source text shown to people; `embed_text` adds the section heading for context.
-    `lines` are 1-based inclusive ranges in reading order.
+    `text` is the source text shown to people; `embed_text` is what was embedded (the sentence).
+    `lines` are 1-based inclusive ranges in reading order. `paragraph` numbers the stream (run of
+    body paragraphs under one section) whose sentences `sentences` indexes; `block` numbers the
+    BM25 unit within the document.
     """
 
     id: int
@@ -35,6 +43,7 @@ class Chunk:
     centre: int = -1
     starts: tuple[int, ...] = ()
     sentence_lines: tuple[tuple[tuple[int, int], ...], ...] = ()
+    block: int = 0
 
     def sentence_parts(self) -> list[tuple[int, str, tuple[tuple[int, int], ...]]]:
         """(sentence index, text, line ranges) of each sentence of the window."""
@@ -47,14 +56,15 @@ class Chunk:
         """This chunk with another text, line ranges and sentence span (a passage assembled from
         windows); like dataclasses.replace, at a third of its cost per answer."""
         return Chunk(self.id, self.path, self.source, self.section, text, self.embed_text, lines,
-                     self.paragraph, sentences, self.centre, self.starts, self.sentence_lines)
+                     self.paragraph, sentences, self.centre, self.starts, self.sentence_lines, self.block)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "path": self.path, "source": self.source, "section": self.section,
                 "text": self.text, "embed_text": self.embed_text,
                 "lines": [list(r) for r in self.lines], "paragraph": self.paragraph,
                 "sentences": list(self.sentences), "centre": self.centre, "starts": list(self.starts),
-                "sentence_lines": [[list(r) for r in ls] for ls in self.sentence_lines]}
+                "sentence_lines": [[list(r) for r in ls] for ls in self.sentence_lines],
+                "block": self.block}
 
     @classmethod
     def from_dict(cls, d: dict) -> Chunk:
@@ -64,7 +74,8 @@ class Chunk:
                    paragraph=int(d["paragraph"]), sentences=tuple(d["sentences"]),
                    centre=int(d.get("centre", -1)), starts=tuple(int(x) for x in d.get("starts", ())),
                    sentence_lines=tuple(tuple((int(a), int(b)) for a, b in ls)
-                                        for ls in d.get("sentence_lines", ())))
+                                        for ls in d.get("sentence_lines", ())),
+                   block=int(d.get("block", 0)))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -129,33 +140,6 @@ def chunk_id(path: str, lines, text: str) -> int:
     return int.from_bytes(h, "big") & ((1 << 63) - 1)
 
 
-def windows(spans: list[tuple[int, int]], max_chars: int, overlap: int) -> list[tuple[int, int]]:
-    """Sentence windows [first, last), one per centre sentence (see centred_windows)."""
-    return [(first, last) for first, last, _ in centred_windows(spans, max_chars, overlap)]
-
-
-def centred_windows(spans: list[tuple[int, int]], max_chars: int,
-                    overlap: int) -> list[tuple[int, int, int]]:
-    """Sentence windows [first, last): one centred on each sentence, reaching up to `overlap`
-    sentences to each side while the window stays within max_chars.
-
-    Every sentence is thus the centre of a passage that also carries its context: a question
-    answered by one sentence finds a passage built around that sentence ("sentence window"
-    retrieval), rather than whichever fixed block it happened to fall into.
-    """
-    out: list[tuple[int, int, int]] = []
-    for centre in range(len(spans)):
-        first, last = centre, centre + 1
-        for _ in range(overlap):
-            if last < len(spans) and spans[last][1] - spans[first][0] <= max_chars:
-                last += 1
-            if first > 0 and spans[last - 1][1] - spans[first - 1][0] <= max_chars:
-                first -= 1
-        if not out or out[-1][:2] != (first, last):
-            out.append((first, last, centre))
-    return out
-
-
 def streams(doc: Document) -> list[tuple[int, tuple[Paragraph, ...]]]:
     """Runs of consecutive body paragraphs under one section (passages may span paragraphs,
     never sections); every other paragraph (caption, subtitle) stands alone.
@@ -173,40 +157,72 @@ def streams(doc: Document) -> list[tuple[int, tuple[Paragraph, ...]]]:
     return [(i, tuple(ps)) for i, ps in runs]
 
 
-def chunk_stream(doc: Document, index: int, paragraphs: tuple[Paragraph, ...], max_chars: int,
-                 overlap: int) -> list[Chunk]:
-    """Passages of a run of paragraphs: overlapping windows of whole sentences (a sentence never
-    spans two paragraphs), each at most max_chars unless one sentence is longer."""
+def block_starts(lengths: list[int], block_chars: int) -> list[int]:
+    """Where each block starts among a paragraph's sentences (given their lengths): the whole
+    paragraph, or for a long one parts of about equal size, none over block_chars unless one
+    sentence is.
+
+    >>> block_starts([100, 100, 100], 1000)
+    [0]
+    >>> block_starts([400, 400, 400, 400], 1000)
+    [0, 2]
+    """
+    total = sum(lengths)
+    if total <= block_chars:
+        return [0]
+    parts = -(-total // block_chars)
+    target = total / parts
+    starts, size = [0], 0
+    for i, n in enumerate(lengths):
+        if size and size + n / 2 > target * len(starts):
+            starts.append(i)
+        size += n
+    return starts
+
+
+def chunk_stream(doc: Document, index: int, paragraphs: tuple[Paragraph, ...], block: int,
+                 block_chars: int) -> list[Chunk]:
+    """The sentences of a run of paragraphs as Chunks (a sentence never spans two paragraphs),
+    numbered in the stream, each with its block: blocks are numbered from `block` on."""
     text = "\n".join(p.text for p in paragraphs)
     pieces = tuple(piece for p in paragraphs for piece in p.pieces)
-    spans, offset = [], 0
-    for p in paragraphs:
-        spans.extend((offset + a, offset + b) for a, b in sentence_spans(p.text))
+    spans, blocks, offset = [], [], 0
+    for number, p in enumerate(paragraphs):
+        own = [(offset + a, offset + b) for a, b in sentence_spans(p.text)]
+        if own and number < len(paragraphs) - 1:
+            # the paragraph's last sentence keeps its line break, so passages show paragraphs
+            own[-1] = (own[-1][0], own[-1][1] + 1)
+        starts = set(block_starts([b - a for a, b in own], block_chars))
+        for n in range(len(own)):
+            if n in starts:
+                block += 1
+            blocks.append(block - 1)
+        spans.extend(own)
         offset += len(p.text) + 1
     section = paragraphs[0].section
-    context = section or doc.title
     places = PieceMap(pieces, text)
-    sentence_lines = [places.lines(a, b) for a, b in spans]
     chunks = []
-    for first, last, centre in centred_windows(spans, max_chars, overlap):
-        start, end = spans[first][0], spans[last - 1][1]
-        passage = text[start:end]
+    for n, (start, end) in enumerate(spans):
+        sentence = text[start:end]
         lines = places.lines(start, end)
-        chunks.append(Chunk(id=chunk_id(doc.path, lines, passage), path=doc.path, source=doc.title,
-                            section=section, text=passage,
-                            embed_text=f"{context}：{passage}" if context else passage,
-                            lines=lines, paragraph=index, sentences=(first, last), centre=centre,
-                            starts=tuple(a - start for a, _ in spans[first:last]),
-                            sentence_lines=tuple(sentence_lines[first:last])))
+        chunks.append(Chunk(id=chunk_id(doc.path, lines, sentence), path=doc.path, source=doc.title,
+                            section=section, text=sentence, embed_text=sentence.strip(), lines=lines,
+                            paragraph=index, sentences=(n, n + 1), centre=n, starts=(0,),
+                            sentence_lines=(lines,), block=blocks[n]))
     return chunks
 
 
-def chunk_documents(docs, max_chars: int = 180, overlap: int = 1) -> list[Chunk]:
-    """All passages of all documents, in document then reading order; duplicates dropped."""
+def chunk_documents(docs, block_chars: int = 1000) -> list[Chunk]:
+    """All sentences of all documents as Chunks, in document then reading order; a sentence
+    repeated at the same place (same lines and text) is kept once."""
     chunks, seen = [], set()
     for doc in docs:
+        block = 0
         for index, paragraphs in streams(doc):
-            for c in chunk_stream(doc, index, paragraphs, max_chars, overlap):
+            stream = chunk_stream(doc, index, paragraphs, block, block_chars)
+            if stream:
+                block = stream[-1].block + 1
+            for c in stream:
                 if c.id not in seen:
                     seen.add(c.id)
                     chunks.append(c)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import QAError
+from .evaluate import evaluate, evaluate_squad, format_report, format_squad_report, is_squad, load_questions
 
 
 def _qa(args, rebuild: bool = False):
@@ -71,8 +72,10 @@ def main(argv=None) -> int:
     p_ask.add_argument("-k", "--top-k", type=int, default=3, dest="k")
     p_ask.add_argument("--json", action="store_true")
     common(p_ask)
-    p_eval = sub.add_parser("eval", help="hit@1/hit@3/MRR and no-answer accuracy on a JSONL file")
-    p_eval.add_argument("file")
+    p_eval = sub.add_parser("eval", help="hit@1/hit@3/MRR and no-answer accuracy on a JSONL file, or "
+                            "hit@1/hit@3/para@1 on SQuAD-format JSON sets indexed as one knowledge base")
+    p_eval.add_argument("file", nargs="+", help="a JSONL question file, or SQuAD-format .json files")
+    p_eval.add_argument("--limit", type=int, default=None, help="SQuAD sets: score the first N questions")
     p_eval.add_argument("-k", "--top-k", type=int, default=3, dest="k")
     p_eval.add_argument("--json", action="store_true")
     p_eval.add_argument("--show", action="store_true", help="print each question's result")
@@ -127,9 +130,16 @@ def main(argv=None) -> int:
                                   "sources": [str(s) for s in qa.sources]}, ensure_ascii=False, indent=1))
             else:
                 _print_list(qa)
+        elif args.command == "eval" and all(map(is_squad, args.file)):
+            report = evaluate_squad(args.file, k=args.k, model=args.model, limit=args.limit,
+                                    progress=not args.json, work_dir=args.index_dir)
+            if not args.show:
+                report.pop("misses")
+            print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_squad_report(report))
         elif args.command == "eval":
-            from .evaluate import evaluate, format_report, load_questions
-            report = evaluate(_qa(args), load_questions(args.file), k=args.k)
+            if len(args.file) > 1:
+                raise QAError("give one JSONL question file, or only SQuAD-format .json files")
+            report = evaluate(_qa(args), load_questions(args.file[0]), k=args.k)
             if args.json:
                 print(json.dumps(report if args.show else {k: v for k, v in report.items() if k != "rows"},
                                  ensure_ascii=False, indent=1))

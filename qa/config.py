@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 #: Bumped whenever the on-disk layout or the meaning of a stored field changes.
-FORMAT_VERSION = 2  # 2: chunks carry their centre sentence and per-sentence lines
+FORMAT_VERSION = 3  # 2: chunks carry their centre sentence and per-sentence lines; 3: one chunk per sentence, in blocks
 
 #: Identifier of the built-in embedder (Universal Sentence Encoder multilingual v3, shipped by pip).
 DEFAULT_MODEL = "use-multilingual-v3"
@@ -29,19 +29,19 @@ class Config:
 
     model: str = DEFAULT_MODEL
     query_prompt: str | None = None
-    # Chunking: passages are whole sentences inside one (repaired) paragraph.
-    max_chars: int = 240
-    overlap_sentences: int = 3
-    # Fusion: see retrieve.fuse_scores for why these are weights on normalised scores.
-    sparse_weight: float = 0.35
-    dense_weight: float = 0.65
+    # Chunking: every sentence is embedded once; BM25 ranks blocks (paragraphs, long ones cut
+    # into parts of at most block_chars); a passage is at most max_chars of whole sentences.
+    block_chars: int = 1000
+    max_chars: int = 320
+    # Block ranking: see retrieve.block_scores for why BM25 is max-normalised and the cosine raw.
+    sparse_weight: float = 1.0
+    dense_weight: float = 0.5
     # No-answer: a hit is "found" when its confidence reaches this value.
     min_confidence: float = 0.4
 
     def index_settings(self) -> dict:
         """The fields that, when changed, make a stored index stale."""
-        return {"model": self.model, "max_chars": self.max_chars,
-                "overlap_sentences": self.overlap_sentences}
+        return {"model": self.model, "block_chars": self.block_chars}
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -222,7 +222,7 @@ class QA:
         if strict and not docs and not keep:
             reasons = "; ".join(v["reason"] for v in skipped.values())
             raise SourceError(f"none of the sources could be read: {reasons or ', '.join(map(str, sources))}")
-        chunks = chunk_documents(docs, self.config.max_chars, self.config.overlap_sentences)
+        chunks = chunk_documents(docs, self.config.block_chars)
         drop = set(old_entries) - set(keep)
         old_chunks = stored.chunks if stored else ()
         vectors_by_text = {c.embed_text: c.id for c in old_chunks}
@@ -387,10 +387,9 @@ class QA:
     def _activate(self, stored: StoredIndex) -> None:
         """Swap in a loaded index (one assignment, so concurrent readers see old or new).
 
-        A passage's tokens are those of its section heading and of each of its sentences: windows
-        overlap (a sentence stands in up to seven), so each sentence is tokenized once and its
-        tokens are reused. Sentences end at punctuation, where jieba and the bigrams break anyway,
-        so this gives the same tokens as tokenizing the passage whole (tested).
+        BM25 ranks blocks: a block's tokens are those of its heading (or the document's title)
+        and of each of its sentences. Sentences end at punctuation, where jieba and the bigrams
+        break anyway, so tokenizing each sentence once gives the tokens of the block.
 
         The cache carries over updates, so that an update tokenizes only new sentences. When an
         update adds or drops dictionary terms, sentences that contain one of those terms are
@@ -420,15 +419,23 @@ class QA:
                 new_cache[text] = t
             return t
 
-        tokens = []
+        block_keys: list[tuple[str, int]] = []
+        block_tokens: list[list[str]] = []
+        context_words: list[frozenset] = []
+        sentence_words: list[frozenset] = []
         for c in stored.chunks:
-            pieces = [s for _, s, _ in c.sentence_parts()] if c.starts else [c.text]
-            if c.section is not None:
-                pieces.insert(0, c.section)
-            tokens.append([t for piece in pieces for t in piece_tokens(piece)])
-        sparse = SparseIndex(tokens, tokenizer)
-        retriever = Retriever(stored.chunks, stored.vectors, sparse,
-                              self.config.sparse_weight, self.config.dense_weight, self.config.max_chars)
+            words = piece_tokens(c.text)
+            sentence_words.append(frozenset(words))
+            if not block_keys or block_keys[-1] != (c.path, c.block):
+                block_keys.append((c.path, c.block))
+                context = piece_tokens(c.section or c.source) if (c.section or c.source) else []
+                context_words.append(frozenset(context))
+                block_tokens.append(list(context))
+            block_tokens[-1].extend(words)
+        sparse = SparseIndex(block_tokens, tokenizer)
+        retriever = Retriever(stored.chunks, stored.vectors, sparse, block_keys, sentence_words,
+                              context_words, self.config.sparse_weight, self.config.dense_weight,
+                              self.config.max_chars)
         places = {d["path"]: d for d in stored.manifest.get("documents", [])}
         self._state = (stored, tokenizer, retriever, places)
         self._tokens = new_cache

@@ -1,13 +1,26 @@
-"""Evaluation on a JSONL question set: hit@1, hit@3, MRR per language, and no-answer accuracy.
+"""Evaluation: a JSONL question set against the knowledge base, or SQuAD-format sets as their
+own knowledge base.
 
-Each line: {"question": str, "expect": str | null, "lang": "zh" | "en" | "ood"}; a hit is right
-when its passage contains `expect` (whitespace removed); `expect: null` means the corpus cannot
-answer and the right outcome is found=False.
+JSONL, each line: {"question": str, "expect": str | null, "lang": "zh" | "en" | "ood"}; a hit is
+right when its passage contains `expect` (whitespace removed); `expect: null` means the corpus
+cannot answer and the right outcome is found=False. Reported: hit@1, hit@3, MRR per language, and
+no-answer accuracy.
+
+SQuAD format (CMRC 2018, DRCD, or your own annotated documents): every article becomes one Markdown
+file ("# title", then each paragraph on one line followed by a blank line) of a knowledge base
+built in a temporary folder; each question is right when a passage contains one of its gold
+answers (NFKC, whitespace removed). Reported: hit@1, hit@3, para@1 (the top passage cites the
+gold paragraph's line of the gold file), the top passage's mean length, query p50 and build time.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import statistics
+import tempfile
+import time
+import unicodedata
 from pathlib import Path
 
 from .errors import SourceError
@@ -83,3 +96,126 @@ def format_report(report: dict) -> str:
         na = report["no_answer"]
         lines.append(f"no-answer: {na['rejected']:.2f} of {na['n']} out-of-domain questions rejected")
     return "\n".join(lines)
+
+
+# ----- SQuAD-format sets (document QA) -----
+
+def is_squad(path) -> bool:
+    """Whether a file is a SQuAD-format JSON set (a top-level "data" list of articles)."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return '"data"' in head
+
+
+def _answer_norm(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\s]+')
+
+
+def _file_name(prefix: str, number: int, title: str) -> str:
+    return f"{prefix}{number:04d}_{_UNSAFE.sub('_', title)[:60]}.md"
+
+
+def write_squad_documents(files, folder) -> list[dict]:
+    """Write every article of the SQuAD files as one Markdown file into `folder`.
+
+    Returns:
+        the questions: [{"question", "answers", "file", "line"}] (line: 1-based line of the
+        gold paragraph in its file). Questions without text or answers are left out.
+    Raises:
+        SourceError: a file is not a readable SQuAD-format set.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    questions = []
+    for n, path in enumerate(files):
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+            raise SourceError(f"{path}: not a SQuAD-format set ({e})") from e
+        prefix = f"{n}-" if len(files) > 1 else ""
+        for number, article in enumerate(data):
+            title = str(article.get("title") or f"article {number}")
+            name = _file_name(prefix, number, title)
+            lines = [f"# {title}", ""]
+            for paragraph in article.get("paragraphs", []):
+                line = len(lines) + 1
+                lines += [str(paragraph.get("context", "")).replace("\n", " ").strip(), ""]
+                for qa in paragraph.get("qas", []):
+                    answers = sorted({a["text"] for a in qa.get("answers", [])
+                                      if str(a.get("text", "")).strip()})
+                    if answers and str(qa.get("question", "")).strip():
+                        questions.append({"question": qa["question"], "answers": answers,
+                                          "file": name, "line": line})
+            (folder / name).write_text("\n".join(lines), encoding="utf-8")
+    if not questions:
+        raise SourceError(f"no questions with answers in {', '.join(map(str, files))}")
+    return questions
+
+
+def evaluate_squad(files, k: int = 3, model: str | None = None, limit: int | None = None,
+                   progress: bool = False, work_dir=None) -> dict:
+    """Build a knowledge base of the sets' articles and score every question (see module doc).
+
+    Args:
+        files: SQuAD-format JSON files; several are indexed as one knowledge base.
+        limit: score only the first `limit` questions (the whole knowledge base is still built).
+        work_dir: where the documents and the index go (default: a new temporary folder); an
+            index already there is reused when the sets and the model are the same.
+    """
+    from .engine import QA
+
+    root = Path(work_dir or tempfile.mkdtemp(prefix="qa-eval-"))
+    questions = write_squad_documents(list(files), root / "documents")
+    if limit:
+        questions = questions[:limit]
+    start = time.perf_counter()
+    qa = QA(sources=[root / "documents"], index_dir=root / "index", model=model)
+    build = time.perf_counter() - start
+    hit1 = hit3 = para1 = 0
+    lengths, times, misses = [], [], []
+    rows = questions
+    if progress:
+        from tqdm import tqdm
+        rows = tqdm(questions, desc="questions", unit="q")
+    for q in rows:
+        t = time.perf_counter()
+        answer = qa.ask(q["question"], k=k)
+        times.append((time.perf_counter() - t) * 1000)
+        golds = [_answer_norm(a) for a in q["answers"]]
+        ok = [any(g in _answer_norm(h.text) for g in golds) for h in answer.hits[:3]]
+        hit1 += bool(ok and ok[0])
+        hit3 += any(ok)
+        if answer.hits:
+            top = answer.hits[0]
+            lengths.append(len(top.text))
+            para1 += Path(top.citation.path).name == q["file"] and any(
+                a <= q["line"] <= b for a, b in top.citation.lines)
+        if not (ok and ok[0]) and len(misses) < 40:
+            misses.append({"question": q["question"], "answers": q["answers"],
+                           "top": answer.hits[0].text[:80] if answer.hits else None})
+    n = len(questions)
+    return {"files": [Path(f).name for f in files], "documents": len(qa.documents()),
+            "paragraphs": sum(1 for f in (root / "documents").glob("*.md")
+                              for line in f.read_text(encoding="utf-8").splitlines()
+                              if line.strip() and not line.startswith("# ")),
+            "n": n, "hit@1": round(hit1 / n, 4), "hit@3": round(hit3 / n, 4), "para@1": round(para1 / n, 4),
+            "top_chars_mean": round(statistics.mean(lengths), 1) if lengths else 0.0,
+            "query_p50_ms": round(statistics.median(times), 2), "build_s": round(build, 1),
+            "misses": misses}
+
+
+def format_squad_report(report: dict) -> str:
+    return (f"{' + '.join(report['files'])}: {report['documents']} documents, {report['paragraphs']} "
+            f"paragraphs, {report['n']} questions\n"
+            f"hit@1 {report['hit@1']:.4f}  hit@3 {report['hit@3']:.4f}  para@1 {report['para@1']:.4f}  "
+            f"top passage {report['top_chars_mean']:.0f} chars  query p50 {report['query_p50_ms']:.2f} ms  "
+            f"build {report['build_s']:.1f} s")

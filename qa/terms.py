@@ -46,9 +46,50 @@ _lock = threading.RLock()
 _default = None
 
 
+@functools.lru_cache(maxsize=1)
+def _fold_table() -> dict[int, str]:
+    """Traditional -> Simplified, one character for one (OpenCC's TSCharacters, with Taiwan's
+    variant forms first mapped to the standard ones: 啟 -> 啓 -> 启).
+
+    Character by character, not phrase by phrase: both the documents and the questions are folded
+    the same way, so all that matters is that the two scripts meet in one form, and a table
+    lookup (str.translate) costs nothing next to segmentation.
+    """
+    from pathlib import Path
+
+    import opencc
+
+    folder = Path(opencc.__file__).parent / "dictionary"
+
+    def pairs(name: str) -> dict[str, str]:
+        out = {}
+        for line in (folder / name).read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 2 and len(parts[0]) == 1:
+                target = parts[1].split(" ")[0]
+                if len(target) == 1:
+                    out[parts[0]] = target
+        return out
+
+    to_simplified = pairs("TSCharacters.txt")
+    simplified = set(to_simplified.values())
+    table = {ord(t): to_simplified.get(t, t) for t in to_simplified}
+    for variant, standard in pairs("TWVariantsRev.txt").items():
+        if variant not in simplified:  # 么, 才, 床 are also Simplified characters: kept
+            table[ord(variant)] = to_simplified.get(standard, standard)
+    return {k: v for k, v in table.items() if chr(k) != v}
+
+
+def fold(text: str) -> str:
+    """Traditional characters as Simplified (國際 -> 国际); everything else unchanged."""
+    return text.translate(_fold_table())
+
+
 def normalize(text: str) -> str:
-    """NFKC (full-width letters and digits to ASCII) and lower case, for matching only."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width letters and digits to ASCII), lower case and Simplified script, for
+    matching only: documents and questions in either script find each other, while passages are
+    still shown as the document writes them."""
+    return fold(unicodedata.normalize("NFKC", text).lower())
 
 
 def extract_terms(texts) -> set[str]:

@@ -137,6 +137,23 @@ def stored_vectors(index: faiss.Index, ids) -> np.ndarray:
     return np.vstack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
 
 
+def all_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored (ids (n,), vectors (n, dim)) of an id-mapped index, in storage order.
+
+    An exact index gives a view of FAISS's own memory (no copy, so a query can score any rows
+    directly); other kinds reconstruct their vectors once.
+
+    Raises:
+        RuntimeError: the index kind cannot give vectors back.
+    """
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexFlat) and len(ids):
+        view = faiss.rev_swig_ptr(inner.get_xb(), len(ids) * index.d).reshape(len(ids), index.d)
+        return ids, view
+    return ids, stored_vectors(index, ids)
+
+
 def search_params(index: faiss.Index):
     """Search-time parameters from the index itself, never below the defaults set at build.
 

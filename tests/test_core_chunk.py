@@ -1,4 +1,4 @@
-"""Sentence splitting, sentence windows and the line ranges that passages cite, checked against the file."""
+"""Sentence splitting, sentence chunks and blocks, and the line ranges they cite, checked against the file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qa.chunk import Chunk, PieceMap, chunk_documents, sentence_spans, split_sentences, windows
+from qa.chunk import Chunk, PieceMap, block_starts, chunk_documents, sentence_spans, split_sentences
 from qa.config import BUILTIN_CORPUS, Config
 from qa.ingest import Piece, decode_text, join_pieces, parse_document, read_document
 from qa.terms import default_tokenizer
@@ -73,18 +73,28 @@ def test_repeated_enders_stay_with_their_sentence(text):
     assert all(any(ch.isalnum() for ch in s) for s in split_sentences(text))
 
 
-def test_windows_centre_every_sentence_within_max_chars():
-    spans = sentence_spans("短句。" * 3 + "这是一个比较长的句子，用来测试窗口的长度限制。" + "短句。" * 4)
-    for max_chars, overlap in [(10, 1), (30, 2), (240, 3), (1, 3)]:
-        out = windows(spans, max_chars, overlap)
-        covered = set()
-        for first, last in out:
-            assert 0 <= first < last <= len(spans)
-            length = spans[last - 1][1] - spans[first][0]
-            assert last - first == 1 or length <= max_chars
-            covered.update(range(first, last))
-        assert covered == set(range(len(spans)))
-        assert len(out) == len(set(out))
+@pytest.mark.parametrize("lengths, limit", [([100] * 3, 1000), ([400] * 4, 1000), ([50] * 40, 300),
+                                             ([900, 900, 10], 1000), ([2000], 1000), ([1] * 7, 2)])
+def test_blocks_cut_a_long_paragraph_into_parts_of_about_equal_size(lengths, limit):
+    starts = block_starts(lengths, limit)
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    sizes = [sum(lengths[a:b]) for a, b in zip(starts, starts[1:] + [len(lengths)], strict=True)]
+    assert sum(sizes) == sum(lengths)
+    for (a, b), size in zip(zip(starts, starts[1:] + [len(lengths)], strict=True), sizes, strict=True):
+        assert size <= limit or b - a == 1, (starts, sizes)
+    if sum(lengths) <= limit:
+        assert starts == [0]
+    else:
+        assert len(starts) >= -(-sum(lengths) // limit) - 1 and max(sizes) <= 2 * min(sizes) + max(lengths)
+
+
+def test_every_sentence_is_one_chunk_in_a_block_of_its_paragraph(article):
+    chunks = chunk_documents([article])
+    sentences = [s.strip() for p in article.paragraphs for s in split_sentences(p.text)]
+    assert [c.text.strip() for c in chunks] == sentences
+    assert all(c.embed_text == c.text.strip() for c in chunks)
+    blocks = [c.block for c in chunks]
+    assert blocks == sorted(blocks) and len(set(blocks)) == len(article.paragraphs)
 
 
 def test_piece_map_maps_characters_to_their_lines():
@@ -98,10 +108,9 @@ def test_piece_map_maps_characters_to_their_lines():
     assert places.lines(0, len(text)) == ((10, 11), (30, 30))
 
 
-@pytest.mark.parametrize("max_chars, overlap",
-                         [(Config().max_chars, Config().overlap_sentences), (60, 1), (500, 0)])
-def test_every_chunk_of_the_article_is_in_its_cited_lines(article, max_chars, overlap):
-    chunks = chunk_documents([article], max_chars, overlap)
+@pytest.mark.parametrize("block_chars", [Config().block_chars, 60])
+def test_every_chunk_of_the_article_is_in_its_cited_lines(article, block_chars):
+    chunks = chunk_documents([article], block_chars)
     assert len(chunks) > 10
     lines = decode_text(BUILTIN_CORPUS.read_bytes()).split("\n")
     for c in chunks:
@@ -115,36 +124,33 @@ def test_every_chunk_of_the_article_is_in_its_cited_lines(article, max_chars, ov
         assert cited.rindex(squash(c.text)) + len(squash(c.text)) > len(cited) - len(last)
 
 
-def test_a_repaired_passage_cites_both_places(article):
-    chunks = chunk_documents([article], 240, 3)
+def test_a_repaired_sentence_cites_both_places(article):
+    chunks = chunk_documents([article])
     joined = [c for c in chunks if "继而引发了居民对物业" in c.text]
-    assert joined
-    for c in joined:
-        starts = [a for a, _ in c.lines]
-        assert 27 in starts or (25, 27) in c.lines
-        assert (53, 53) in c.lines
+    assert len(joined) == 1
+    starts = [a for a, _ in joined[0].lines]
+    assert 27 in starts or (25, 27) in joined[0].lines
+    assert (53, 53) in joined[0].lines
 
 
 def test_chunks_stay_within_one_section_and_carry_it(article):
-    chunks = chunk_documents([article], 240, 3)
+    chunks = chunk_documents([article])
     section_of_line = {piece.line: p.section for p in article.paragraphs for piece in p.pieces}
     for c in chunks:
         assert {section_of_line[a] for a, _ in c.lines} == {c.section}
-        assert c.embed_text.endswith(c.text)
-        assert c.embed_text.startswith(c.section or article.title)
         assert c.source == article.title
 
 
 def test_chunk_ids_are_unique_and_stable(article):
-    a = chunk_documents([article], 240, 3)
-    b = chunk_documents([read_document(BUILTIN_CORPUS)], 240, 3)
+    a = chunk_documents([article])
+    b = chunk_documents([read_document(BUILTIN_CORPUS)])
     assert [c.id for c in a] == [c.id for c in b]
     assert len({c.id for c in a}) == len(a)
     assert all(0 <= c.id < 2 ** 63 for c in a)
 
 
 def test_chunk_json_round_trip(article):
-    for c in chunk_documents([article], 120, 1):
+    for c in chunk_documents([article], 120):
         back = Chunk.from_dict(json.loads(json.dumps(c.to_dict(), ensure_ascii=False)))
         assert back == c
 
@@ -153,13 +159,13 @@ def test_passages_are_whole_sentences_of_the_synthetic_document():
     text = ("议事规则\n\n议事会每月召开一次。由居委会主任主持。\n业委会和物业公司列席。\n\n"
             "议题须有三分之二代表到场方可表决。过半数同意即通过。\n")
     doc = parse_document(text, "rules.txt", tokenizer=default_tokenizer())
-    chunks = chunk_documents([doc], max_chars=20, overlap=1)
+    chunks = chunk_documents([doc], block_chars=20)
     all_sentences = {s for p in doc.paragraphs for s in split_sentences(p.text)}
     for c in chunks:
-        for s in split_sentences(c.text):
-            assert s.strip() in all_sentences
-    # a paragraph of two file lines: a passage over both lines cites 3–4
-    assert any(c.lines == ((3, 4),) for c in chunks)
+        assert c.text.strip() in all_sentences
+    lines = {c.text.strip(): c.lines for c in chunks}
+    assert lines["由居委会主任主持。"] == ((3, 3),) and lines["业委会和物业公司列席。"] == ((4, 4),)
+    assert lines["过半数同意即通过。"] == ((6, 6),)
 
 
 def test_spanning_is_replace_of_text_lines_and_sentences():
@@ -168,6 +174,6 @@ def test_spanning_is_replace_of_text_lines_and_sentences():
     from qa.config import BUILTIN_CORPUS
     from qa.ingest import read_document
 
-    chunk = chunk_documents([read_document(BUILTIN_CORPUS)], 240, 3)[5]
+    chunk = chunk_documents([read_document(BUILTIN_CORPUS)])[5]
     new = chunk.spanning("文本", ((3, 4),), (1, 2))
     assert new == dataclasses.replace(chunk, text="文本", lines=((3, 4),), sentences=(1, 2))

@@ -1,4 +1,5 @@
-"""Retrieval maths (normalisation, fusion, confidence), FAISS against brute-force numpy, BM25 and terms."""
+"""Retrieval maths (normalisation, block scores, windows, confidence), FAISS against brute-force numpy,
+BM25 and terms."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 from qa.retrieve import (
     CROSS_LINGUAL_ANCHORS,
     SAME_LANGUAGE_ANCHORS,
+    best_window,
+    block_scores,
     confidence,
     cosine_to_unit,
-    fuse_scores,
     has_cjk,
     max_normalize,
+    pad_window,
 )
 from qa.sparse import SparseIndex
 from qa.terms import STOPWORDS, Tokenizer, extract_terms
@@ -38,30 +41,52 @@ def test_cosine_to_unit_clips_to_its_anchors():
     assert np.all(np.diff(cosine_to_unit(x)) >= 0)
 
 
-def test_fusion_without_coverage_is_the_dense_ranking_alone():
+def test_block_scores_without_coverage_are_the_dense_ranking_alone():
     rng = np.random.default_rng(1)
     dense = rng.uniform(0.0, 0.7, 50).astype(np.float32)
     sparse = rng.uniform(0.0, 12.0, 50).astype(np.float32)
-    fused = fuse_scores(sparse, dense, coverage=0.0, sparse_weight=0.35, dense_weight=0.65)
-    assert np.allclose(fused, cosine_to_unit(dense))
-    unclipped = (dense > 0.1) & (dense < 0.6)
-    assert np.array_equal(np.argsort(-fused[unclipped], kind="stable"),
-                          np.argsort(-dense[unclipped], kind="stable"))
+    scores = block_scores(sparse, dense, coverage=0.0, sparse_weight=1.0, dense_weight=0.5)
+    assert np.allclose(scores, 0.5 * dense)
+    assert np.array_equal(np.argsort(-scores, kind="stable"), np.argsort(-dense, kind="stable"))
 
 
-def test_fusion_with_full_coverage_mixes_both_signals():
+def test_block_scores_with_full_coverage_mix_both_signals():
     dense = np.array([0.50, 0.45, 0.20], dtype=np.float32)
     sparse = np.array([0.0, 9.0, 3.0], dtype=np.float32)
-    fused = fuse_scores(sparse, dense, coverage=1.0, sparse_weight=0.35, dense_weight=0.65)
-    expected = 0.35 * max_normalize(sparse) + 0.65 * cosine_to_unit(dense)
-    assert np.allclose(fused, expected)
-    # the second passage wins on words although the first is closer in meaning
-    assert np.argmax(fused) == 1 and np.argmax(dense) == 0
-    alone = fuse_scores(sparse, dense, coverage=0.0, sparse_weight=0.35, dense_weight=0.65)
-    assert np.argmax(alone) == 0
-    half = fuse_scores(sparse, dense, coverage=0.5, sparse_weight=0.35, dense_weight=0.65)
-    assert alone[1] < half[1] < fused[1]
-    assert np.all((fused >= 0) & (fused <= 1))
+    scores = block_scores(sparse, dense, coverage=1.0, sparse_weight=1.0, dense_weight=0.5)
+    assert np.allclose(scores, max_normalize(sparse) + 0.5 * dense)
+    # the second block wins on words although the first is closer in meaning
+    assert np.argmax(scores) == 1 and np.argmax(dense) == 0
+    half = block_scores(sparse, dense, coverage=0.5, sparse_weight=1.0, dense_weight=0.5)
+    assert np.all(half <= scores + 1e-7) and half[0] == scores[0]
+
+
+def test_best_window_covers_the_most_question_weight_within_max_chars():
+    words = [frozenset({"a"}), frozenset({"x"}), frozenset({"b", "c"}), frozenset({"a"}), frozenset({"d"})]
+    weights = {"a": 1.0, "b": 2.0, "c": 0.5, "d": 3.0}
+    # everything fits: the run from the first to the last question word
+    assert best_window(words, [10] * 5, weights, 100) == (0, 5)
+    # two sentences at most: {a} + {d} = 4 beats {b, c} + {a} = 3.5
+    assert best_window(words, [10] * 5, weights, 20) == (3, 5)
+    # one sentence: d alone
+    assert best_window(words, [10] * 5, weights, 10) == (4, 5)
+    # a sentence longer than max_chars still stands alone
+    assert best_window(words, [50, 50, 500, 50, 50], {"b": 1.0}, 100) == (2, 3)
+
+
+def test_best_window_without_question_words_takes_the_closest_sentence():
+    words = [frozenset({"a"}), frozenset({"b"}), frozenset()]
+    assert best_window(words, [10, 10, 10], {"z": 1.0}, 100, np.array([0.1, 0.2, 0.9])) == (2, 3)
+    assert best_window(words, [10, 10, 10], {}, 100) == (0, 1)
+
+
+def test_pad_window_grows_both_ways_following_side_first_within_bounds():
+    assert pad_window(2, 3, [10] * 6, 30) == (1, 4)
+    assert pad_window(2, 3, [10] * 6, 20) == (2, 4)
+    assert pad_window(2, 3, [10] * 6, 60) == (0, 6)
+    assert pad_window(2, 3, [10] * 6, 60, lo=1, hi=4) == (1, 4)
+    assert pad_window(0, 1, [500, 10], 100) == (0, 1)  # already over: nothing added
+    assert pad_window(1, 2, [10, 10, 10], 25) == (1, 3)
 
 
 def test_confidence_is_monotone_and_bounded():
@@ -227,20 +252,22 @@ def test_bm25_builds_in_batches_like_in_one(monkeypatch):
 
 @pytest.mark.parametrize("question", ["停车难题怎么解决", "三驾马车指什么", "红烧肉怎么做",
                                       "How are disputes over access control settled?"])
-def test_fusing_only_candidates_ranks_like_fusing_every_chunk(qa_builtin, question, monkeypatch):
+def test_scoring_only_candidate_blocks_ranks_like_scoring_every_block(qa_builtin, question, monkeypatch):
     import qa.retrieve
 
-    monkeypatch.setattr(qa.retrieve, "DENSE_CANDIDATES", 5)  # few candidates of 42 chunks: a real cut
+    # few candidates of the article's blocks: a real cut
+    monkeypatch.setattr(qa.retrieve, "DENSE_CANDIDATES", 5)
+    monkeypatch.setattr(qa.retrieve, "SPARSE_CANDIDATES", 5)
     _, tokenizer, retriever, _ = qa_builtin._state
     vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
-    n = len(retriever.chunks)
-    # brute force: every chunk fused; dense scores for the same FAISS candidates, 0 elsewhere
-    dense_at, cosines = retriever.dense_candidates(vector)
-    dense = np.zeros(n, dtype=np.float32)
-    dense[dense_at] = cosines
-    fused = fuse_scores(retriever.sparse.scores(tokens), dense, retriever.sparse.coverage(tokens),
-                        retriever.sparse_weight, retriever.dense_weight)
-    expected = np.lexsort((np.arange(n), -fused))[:8]
-    positions, scores, *_ = retriever.ranked(vector, tokens, 8)
-    assert positions.tolist() == expected.tolist()
-    np.testing.assert_allclose(scores, fused[expected], rtol=1e-6)
+    every = np.arange(len(retriever.members))
+    # brute force: every block scored, its best sentence's cosine computed from the stored vectors
+    best = np.array([max(float(retriever._matrix[retriever._rows[at]] @ vector) for at in m)
+                     for m in retriever.members], dtype=np.float32)
+    np.testing.assert_allclose(retriever.best_cosines(every, vector), best, rtol=1e-5)
+    scores = block_scores(retriever.sparse.scores(tokens), best, retriever.sparse.coverage(tokens),
+                          retriever.sparse_weight, retriever.dense_weight)
+    expected = np.lexsort((every, -scores))[:3]
+    blocks, fused, *_ = retriever.ranked_blocks(vector, tokens, 3)
+    assert blocks.tolist() == expected.tolist()
+    np.testing.assert_allclose(fused, scores[expected], rtol=1e-5)
