@@ -53,11 +53,12 @@ def write_inputs(folder: Path, qa, chunk_vectors: np.ndarray, questions: list[st
 
 
 def _chunks(templates: list[Chunk], n: int) -> list[Chunk]:
-    """`n` chunks with ids 0..n-1, cycling through the real ones; each its own paragraph."""
+    """`n` chunks with ids 0..n-1, cycling through the real ones; each its own paragraph and block
+    (a BM25 row per chunk, as the synthetic token lists are drawn per chunk)."""
     out = []
     for i in range(n):
         t = templates[i % len(templates)]
-        out.append(dataclasses.replace(t, id=i, paragraph=t.paragraph if i < len(templates) else -1 - i))
+        out.append(dataclasses.replace(t, id=i, paragraph=-1 - i, block=i))
     return out
 
 
@@ -113,8 +114,11 @@ def _measure_whole_query(inputs: dict, index, qvecs: np.ndarray, n: int, rounds:
     del tokens
     gc.collect()
     config = Config()
-    retriever = Retriever(_chunks([Chunk.from_dict(d) for d in inputs["chunks"]], n), index, sparse,
-                          config.sparse_weight, config.dense_weight)
+    chunks = _chunks([Chunk.from_dict(d) for d in inputs["chunks"]], n)
+    # one shared empty word set: the windows are single sentences here, so none is needed
+    none = frozenset()
+    retriever = Retriever(chunks, index, sparse, [(c.path, c.block) for c in chunks], [none] * n, [none] * n,
+                          config.sparse_weight, config.dense_weight, config.max_chars)
     out = {"sparse_build_s": round(time.perf_counter() - start, 2), "tokens_per_chunk": round(mean_tokens, 1)}
     gc.collect()
     out["rss_mb"] = rss_mb()

@@ -58,7 +58,7 @@ def main() -> None:
     write_file(new, 99999, pool, rng)
     # what embedding that one file costs on its own
     doc = read_document(new)
-    texts = [c.embed_text for c in chunk_documents([doc], qa.config.max_chars, qa.config.overlap_sentences)]
+    texts = [c.embed_text for c in chunk_documents([doc], qa.config.block_chars)]
     start = time.perf_counter()
     embed.encode(qa.encoder, texts, prompt=qa.passage_prompt)
     embed_one = time.perf_counter() - start

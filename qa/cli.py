@@ -135,7 +135,8 @@ def main(argv=None) -> int:
                                     progress=not args.json, work_dir=args.index_dir)
             if not args.show:
                 report.pop("misses")
-            print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_squad_report(report))
+            print(json.dumps(report, ensure_ascii=False, indent=1) if args.json
+                  else format_squad_report(report))
         elif args.command == "eval":
             if len(args.file) > 1:
                 raise QAError("give one JSONL question file, or only SQuAD-format .json files")

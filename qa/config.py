@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 #: Bumped whenever the on-disk layout or the meaning of a stored field changes.
-FORMAT_VERSION = 3  # 2: chunks carry their centre sentence and per-sentence lines; 3: one chunk per sentence, in blocks
+#: 2: chunks carry their centre sentence and per-sentence lines; 3: one chunk per sentence, in blocks.
+FORMAT_VERSION = 3
 
 #: Identifier of the built-in embedder (Universal Sentence Encoder multilingual v3, shipped by pip).
 DEFAULT_MODEL = "use-multilingual-v3"

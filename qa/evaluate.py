@@ -154,7 +154,7 @@ def write_squad_documents(files, folder) -> list[dict]:
                                       if str(a.get("text", "")).strip()})
                     if answers and str(qa.get("question", "")).strip():
                         questions.append({"question": qa["question"], "answers": answers,
-                                          "file": name, "line": line})
+                                          "file": name, "line": line, "set": n})
             (folder / name).write_text("\n".join(lines), encoding="utf-8")
     if not questions:
         raise SourceError(f"no questions with answers in {', '.join(map(str, files))}")
@@ -180,8 +180,7 @@ def evaluate_squad(files, k: int = 3, model: str | None = None, limit: int | Non
     start = time.perf_counter()
     qa = QA(sources=[root / "documents"], index_dir=root / "index", model=model)
     build = time.perf_counter() - start
-    hit1 = hit3 = para1 = 0
-    lengths, times, misses = [], [], []
+    times, misses, results = [], [], []
     rows = questions
     if progress:
         from tqdm import tqdm
@@ -192,30 +191,44 @@ def evaluate_squad(files, k: int = 3, model: str | None = None, limit: int | Non
         times.append((time.perf_counter() - t) * 1000)
         golds = [_answer_norm(a) for a in q["answers"]]
         ok = [any(g in _answer_norm(h.text) for g in golds) for h in answer.hits[:3]]
-        hit1 += bool(ok and ok[0])
-        hit3 += any(ok)
-        if answer.hits:
-            top = answer.hits[0]
-            lengths.append(len(top.text))
-            para1 += Path(top.citation.path).name == q["file"] and any(
-                a <= q["line"] <= b for a, b in top.citation.lines)
+        top = answer.hits[0] if answer.hits else None
+        para = top is not None and Path(top.citation.path).name == q["file"] and any(
+            a <= q["line"] <= b for a, b in top.citation.lines)
+        results.append((q["set"], bool(ok and ok[0]), any(ok), para, len(top.text) if top else None))
         if not (ok and ok[0]) and len(misses) < 40:
             misses.append({"question": q["question"], "answers": q["answers"],
-                           "top": answer.hits[0].text[:80] if answer.hits else None})
-    n = len(questions)
-    return {"files": [Path(f).name for f in files], "documents": len(qa.documents()),
-            "paragraphs": sum(1 for f in (root / "documents").glob("*.md")
-                              for line in f.read_text(encoding="utf-8").splitlines()
-                              if line.strip() and not line.startswith("# ")),
-            "n": n, "hit@1": round(hit1 / n, 4), "hit@3": round(hit3 / n, 4), "para@1": round(para1 / n, 4),
-            "top_chars_mean": round(statistics.mean(lengths), 1) if lengths else 0.0,
-            "query_p50_ms": round(statistics.median(times), 2), "build_s": round(build, 1),
-            "misses": misses}
+                           "top": top.text[:80] if top else None})
+    report = {"files": [Path(f).name for f in files], "documents": len(qa.documents()),
+              "paragraphs": sum(1 for f in (root / "documents").glob("*.md")
+                                for line in f.read_text(encoding="utf-8").splitlines()
+                                if line.strip() and not line.startswith("# ")),
+              **_squad_metrics(results), "query_p50_ms": round(statistics.median(times), 2),
+              "build_s": round(build, 1)}
+    if len(files) > 1:
+        report["by_file"] = {Path(f).name: _squad_metrics([r for r in results if r[0] == n])
+                             for n, f in enumerate(files)}
+    report["misses"] = misses
+    return report
+
+
+def _squad_metrics(results) -> dict:
+    """hit@1, hit@3, para@1 and the top passage's mean length of (set, hit1, hit3, para, chars) rows."""
+    n = len(results)
+    lengths = [r[4] for r in results if r[4] is not None]
+    return {"n": n, "hit@1": round(sum(r[1] for r in results) / n, 4) if n else 0.0,
+            "hit@3": round(sum(r[2] for r in results) / n, 4) if n else 0.0,
+            "para@1": round(sum(r[3] for r in results) / n, 4) if n else 0.0,
+            "top_chars_mean": round(statistics.mean(lengths), 1) if lengths else 0.0}
 
 
 def format_squad_report(report: dict) -> str:
-    return (f"{' + '.join(report['files'])}: {report['documents']} documents, {report['paragraphs']} "
-            f"paragraphs, {report['n']} questions\n"
-            f"hit@1 {report['hit@1']:.4f}  hit@3 {report['hit@3']:.4f}  para@1 {report['para@1']:.4f}  "
-            f"top passage {report['top_chars_mean']:.0f} chars  query p50 {report['query_p50_ms']:.2f} ms  "
-            f"build {report['build_s']:.1f} s")
+    def line(label: str, m: dict) -> str:
+        return (f"{label:<24}{m['n']:>6}{m['hit@1']:>8.4f}{m['hit@3']:>8.4f}{m['para@1']:>8.4f}"
+                f"{m['top_chars_mean']:>8.0f}")
+
+    rows = [f"{' + '.join(report['files'])}: {report['documents']} documents, {report['paragraphs']} "
+            f"paragraphs; query p50 {report['query_p50_ms']:.2f} ms, build {report['build_s']:.1f} s",
+            f"{'set':<24}{'n':>6}{'hit@1':>8}{'hit@3':>8}{'para@1':>8}{'chars':>8}"]
+    rows += [line(name, m) for name, m in report.get("by_file", {}).items()]
+    rows.append(line("all", report))
+    return "\n".join(rows)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .terms import PINYIN_MARK, Tokenizer
+from .terms import PINYIN_MARK, Tokenizer, char_bigrams
 
 K1 = 1.2
 B = 0.75
@@ -133,7 +133,7 @@ class SparseIndex:
         for w in words:
             specificity = self._specificity(w)
             weight_sum += specificity
-            if w in self.vocab:
+            if w in self.vocab or self._pairs_in_vocab(w):
                 found += specificity
         for word, chinese in english or ():
             spelled = any(word.replace(" ", "") in r for r in romanized)
@@ -150,6 +150,12 @@ class SparseIndex:
         total = self.tokenizer.total_freq
         freq = self.tokenizer.word_freq(word)
         return math.log(total / (freq + 1)) if freq else math.log(total)
+
+    def _pairs_in_vocab(self, word: str) -> bool:
+        """Whether every character pair of a Chinese word occurs in the corpus: the word is there,
+        segmented otherwise (a name jieba cut into characters in the text or in the question)."""
+        pairs = char_bigrams(word)
+        return bool(pairs) and len(pairs) == len(word) - 1 and all(p in self.vocab for p in pairs)
 
     def _all_in_vocab(self, chinese: str) -> bool:
         words = self.tokenizer.translation_tokens([chinese])

@@ -193,6 +193,25 @@ def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT
             and len(tokenizer.cut_plain(g)) > 1}
 
 
+def single_runs(tokens: list[str]) -> list[str]:
+    """Runs of two or more consecutive single Chinese characters among a question's words,
+    joined: a name jieba does not know falls apart into characters (林路 -> 林, 路), and the run
+    stands for it where the question's words are weighed (SparseIndex.coverage)."""
+    out, run = [], ""
+    for t in tokens:
+        if t[0] == "#":
+            continue
+        if len(t) == 1 and _CJK_RUN.fullmatch(t + t) and t not in _QUESTION_CHARS:
+            run += t
+            continue
+        if len(run) > 1:
+            out.append(run)
+        run = ""
+    if len(run) > 1:
+        out.append(run)
+    return out
+
+
 class Tokenizer:
     """A private jieba dictionary plus the corpus terms (jieba's global one is left untouched)."""
 
@@ -237,7 +256,7 @@ class Tokenizer:
         A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
         tokens = [t for t in self.words(normalize(text))
                   if not (t[0] == "#" and (t[1] in _QUESTION_CHARS or t[2] in _QUESTION_CHARS))]
-        longer = [t for t in tokens if len(t) > 1]
+        longer = [t for t in tokens if len(t) > 1] + single_runs(tokens)
         tokens = longer or tokens
         if not _CJK_RUN.search(text):
             tokens.extend(romanized_runs(normalize(text)))
@@ -260,7 +279,9 @@ class Tokenizer:
         return word in self.terms or self._jieba.FREQ.get(word, 0) > 0
 
     def word_freq(self, word: str) -> int:
-        return self._jieba.FREQ.get(word, 0)
+        """How common the word is in general Chinese: jieba's own dictionary count (the corpus
+        terms added to this tokenizer's dictionary only to keep them whole do not count)."""
+        return _base_dictionary().FREQ.get(word, 0)
 
     @property
     def total_freq(self) -> int:

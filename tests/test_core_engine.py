@@ -289,11 +289,13 @@ def test_added_and_deleted_files_are_picked_up(small_qa, corpus, tmp_path, encod
 
 
 def test_changed_chunk_settings_rebuild_everything(small_qa, corpus, tmp_path, encode_calls):
-    qa = QA(sources=[corpus], index_dir=tmp_path / "index", config=Config(max_chars=30, overlap_sentences=0))
+    qa = QA(sources=[corpus], index_dir=tmp_path / "index", config=Config(block_chars=30, max_chars=30))
     assert embedded(encode_calls) >= len(qa.chunks) > 0
-    assert qa.manifest["settings"]["max_chars"] == 30
-    assert all(len(c.text) <= 30 or len(split_sentences(c.text)) == 1 for c in qa.chunks)
-    assert_contract(qa.ask("桂花苑的充电桩在哪里？"), 3)
+    assert qa.manifest["settings"]["block_chars"] == 30
+    assert all(len(split_sentences(c.text)) == 1 for c in qa.chunks)
+    answer = qa.ask("桂花苑的充电桩在哪里？")
+    assert_contract(answer, 3)
+    assert all(len(h.text) <= 30 or len(split_sentences(h.text)) == 1 for h in answer.hits)
 
 
 def test_rebuild_flag_embeds_again(small_qa, corpus, tmp_path, encode_calls):
@@ -372,16 +374,21 @@ def test_index_in_another_folder_is_independent(small_qa, encoder, corpus, tmp_p
     assert qa.ask("访客车辆在哪里登记？").best.text == small_qa.ask("访客车辆在哪里登记？").best.text
 
 
-def test_bm25_from_sentence_tokens_equals_bm25_of_whole_passages(qa_builtin):
-    """Each sentence is tokenized once and passages reuse its tokens: same scores as tokenizing
-    every passage whole."""
+def test_bm25_from_sentence_tokens_equals_bm25_of_whole_blocks(qa_builtin):
+    """Each sentence is tokenized once and its block reuses its tokens: same scores as tokenizing
+    every block whole, heading (or title) first."""
     import numpy as np
 
     from qa.sparse import SparseIndex
 
     _, tokenizer, retriever, _ = qa_builtin._state
-    whole = SparseIndex([tokenizer.tokens(c.text if c.section is None else f"{c.section} {c.text}")
-                         for c in qa_builtin.chunks], tokenizer)
+    blocks: dict = {}
+    for c in qa_builtin.chunks:
+        blocks.setdefault((c.path, c.block), [c.section or c.source]).append(c.text)
+    assert list(blocks) == [(c.path, c.block) for c in
+                            (qa_builtin.chunks[m[0]] for m in retriever.members)]
+    whole = SparseIndex([tokenizer.tokens(parts[0]) + tokenizer.tokens("".join(parts[1:]))
+                         for parts in blocks.values()], tokenizer)
     for question in ("雍景苑停车", "业委会换届选举", "江湾国际门禁纠纷"):
         tokens = tokenizer.query_tokens(question)
         assert whole.scores(tokens).any()

@@ -22,11 +22,11 @@ from qa.vectors import build_vector_index, search
 
 @pytest.fixture(scope="module")
 def stored(encoder):
-    chunks = tuple(chunk_documents([read_document(BUILTIN_CORPUS)], 240, 3))
+    chunks = tuple(chunk_documents([read_document(BUILTIN_CORPUS)]))
     vectors = embed.encode(encoder, [c.embed_text for c in chunks])
     index = build_vector_index(vectors, np.array([c.id for c in chunks], dtype=np.int64))
     manifest = {"model": {"id": "use-multilingual-v3", "dimension": int(vectors.shape[1])},
-                "settings": {"max_chars": 240}, "files": {str(BUILTIN_CORPUS): "x"}}
+                "settings": {"block_chars": 1000}, "files": {str(BUILTIN_CORPUS): "x"}}
     return StoredIndex(manifest=manifest, chunks=chunks, vectors=index)
 
 
