@@ -101,7 +101,8 @@ def units_to_document(path: str, data: bytes, units: list[Unit], title: str | No
                 and u.box is None and units[number - 2].box is None):
             paragraphs[-1] = Paragraph(prev.pieces + (piece,), "body", section)
         else:
-            paragraphs.append(Paragraph((piece,), "body", section))
+            # a spreadsheet row stands alone (kind "row"): a passage never runs into the next row
+            paragraphs.append(Paragraph((piece,), "row" if u.row else "body", section))
     sections = tuple(dict.fromkeys(p.section for p in paragraphs if p.section))
     boxes = tuple((n, u.page, *(round(v, 4) for v in u.box), round(u.score, 3))
                   for n, u in enumerate(units, start=1) if u.box is not None)
