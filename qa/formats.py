@@ -398,7 +398,7 @@ class _OcrBudget:
     def refusal(self) -> str | None:
         if self.done >= limits.MAX_OCR_PAGES:
             return f"not read: OCR reads at most {limits.MAX_OCR_PAGES} pages per file"
-        if self.clock() - self.start > limits.MAX_OCR_SECONDS:
+        if self.done and self.clock() - self.start > limits.MAX_OCR_SECONDS:
             return f"not read: OCR time limit ({limits.MAX_OCR_SECONDS:.0f} s per file) reached"
         return None
 
@@ -465,6 +465,9 @@ def read_image(data: bytes, name: str) -> Document:
 
     try:
         image = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError as e:  # Pillow's own limit, far above ours
+        raise SourceError(f"{name}: refused: the image is larger than {limits.MAX_IMAGE_PIXELS:,} pixels "
+                          f"(a decompression bomb? {e})") from e
     except Exception as e:  # noqa: BLE001 - Pillow raises UnidentifiedImageError, OSError, ...
         raise SourceError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
     frames = min(getattr(image, "n_frames", 1), limits.MAX_OCR_PAGES + 1)

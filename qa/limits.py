@@ -12,7 +12,6 @@ names it, so a refused file is listed as skipped (or the upload refused) and not
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 
 from .errors import SourceError
@@ -39,8 +38,9 @@ MAX_OCR_SECONDS = 600.0
 RENDER_LONG_SIDE = 2000
 
 # Start tags of a paragraph in WordprocessingML (<w:p>, <w:p w:rsidR=..>, <w:p/>) and DrawingML
-# (<a:p>), and of a spreadsheet row (<row ...>); never <w:pPr> or <a:pPr>.
-_PARAGRAPH_TAG = re.compile(rb"<(?:w:p|a:p|row)[\s/>]")
+# (<a:p>), and of a spreadsheet row (<row ...>); never <w:pPr> or <a:pPr>. Counted with
+# bytes.count, which allocates nothing (a million matches cost no more than a scan).
+_PARAGRAPH_TAGS = tuple(tag + end for tag in (b"<w:p", b"<a:p", b"<row") for end in (b">", b" ", b"/"))
 _READ_BLOCK = 1 << 20
 
 
@@ -92,8 +92,7 @@ def check_package(data: bytes, name: str, kind: str) -> None:
                                     f"{name}: refused: {info.filename} decompresses to more than "
                                     f"{MAX_XML_PART_BYTES // (1024 * 1024)} MB of XML")
                             window = tail + block
-                            paragraphs += len(_PARAGRAPH_TAG.findall(window)) - \
-                                len(_PARAGRAPH_TAG.findall(tail))
+                            paragraphs += _count_tags(window) - _count_tags(tail)
                             tail = window[-8:]
                             if paragraphs > MAX_PARAGRAPHS:
                                 raise SourceError(f"{name}: refused: more than {MAX_PARAGRAPHS:,} "
@@ -108,6 +107,10 @@ def check_package(data: bytes, name: str, kind: str) -> None:
             if part != info.file_size:
                 raise SourceError(f"{name}: not a readable {label} file ({info.filename} is {part} "
                                   f"bytes, its header says {info.file_size})")
+
+
+def _count_tags(data: bytes) -> int:
+    return sum(data.count(tag) for tag in _PARAGRAPH_TAGS)
 
 
 def check_paragraphs(count: int, chars: int, name: str) -> None:
