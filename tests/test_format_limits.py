@@ -221,3 +221,30 @@ def test_a_refused_file_does_not_affect_the_rest_of_the_folder(encoder, tmp_path
     [skipped] = qa.skipped()
     assert skipped["path"].endswith("paragraphs.docx") and "paragraphs" in skipped["reason"]
     assert "停水" in qa.ask("什么时候停水？").hits[0].text
+
+
+def test_uploads_of_new_formats_are_accepted_and_hostile_ones_refused(small_kb, tmp_path):
+    from test_slides_sheets import make_pptx, make_xlsx
+
+    from qa.kb import UploadError, list_documents, save_upload
+
+    qa = small_kb("notice.txt", "下周三上午小区停水检修。\n")
+    for suffix in (".pptx", ".xlsx", ".csv", ".png", ".jpg", ".markdown"):
+        assert suffix in list_documents(qa)["formats"]
+    saved = save_upload(qa, "车位.xlsx", make_xlsx(tmp_path / "a.xlsx").read_bytes())
+    assert saved["document"]["format"] == "xlsx" and saved["report"]["added"]
+    saved = save_upload(qa, "通报.pptx", make_pptx(tmp_path / "b.pptx").read_bytes())
+    assert saved["document"]["format"] == "pptx" and saved["document"]["slides"] == 2
+    before = qa.documents()
+    zeros = bytes(1 << 20)
+    lying = understate_sizes(docx_bytes("<w:p><w:r><w:t>" + "说明" * 200_000 + "</w:t></w:r></w:p>"),
+                             "word/document.xml", 10**6)
+    for name, data, reason in (
+            ("bomb.docx", docx_bytes(streamed={"word/media/a.bin": (zeros, 210)}), "解压后过大|refused"),
+            ("lying.docx", lying, "not a readable Word"),
+            ("many.docx", docx_bytes("<w:p/>" * (limits.MAX_PARAGRAPHS + 1)), "refused: more than")):
+        with pytest.raises(UploadError, match=reason) as refused:
+            save_upload(qa, name, data)
+        assert refused.value.http_status == 422
+    assert qa.documents() == before
+    assert sorted(p.name for p in qa.kb_dir.iterdir()) == ["车位.xlsx", "通报.pptx"]
