@@ -338,7 +338,15 @@ def read_pdf(data: bytes, name: str) -> Document:
         raise SourceError(f"{name}: the PDF has no pages")
     layers = [page_units(text, number) for number, text in enumerate(texts, start=1)]
     scans = [number for number, found in enumerate(layers, start=1) if not found]
-    scanned, reasons = ocr_pdf_pages(data, name, scans) if scans else ({}, {})
+    reasons: dict[int, str] = {}
+    for number in scans:
+        pixels = _largest_image(reader.pages[number - 1])
+        if pixels > limits.MAX_IMAGE_PIXELS:
+            reasons[number] = (f"not read: an image on the page has {pixels:,} pixels "
+                               f"(limit {limits.MAX_IMAGE_PIXELS:,})")
+    scans = [number for number in scans if number not in reasons]
+    scanned, ocr_reasons = ocr_pdf_pages(data, name, scans) if scans else ({}, {})
+    reasons.update(ocr_reasons)
     units: list[Unit] = []
     page_starts: list[int] = []
     empty: list[int] = []
@@ -358,6 +366,23 @@ def read_pdf(data: bytes, name: str) -> Document:
                     ", ".join(f"{p} ({reasons.get(p, 'no text')})" for p in empty))
     title = meta_title.strip() if isinstance(meta_title, str) and meta_title.strip() else None
     return units_to_document(name, data, units, title, "pdf", tuple(page_starts), tuple(empty), skipped)
+
+
+def _largest_image(page) -> int:
+    """Pixels of the largest image drawn directly on a PDF page (0 if none or unreadable): pdfium
+    decodes an image whole before scaling it, so a bomb must be refused before rendering."""
+    try:
+        objects = page["/Resources"].get_object().get("/XObject")
+        if objects is None:
+            return 0
+        largest = 0
+        for ref in objects.get_object().values():
+            obj = ref.get_object()
+            if obj.get("/Subtype") == "/Image":
+                largest = max(largest, int(obj.get("/Width", 0)) * int(obj.get("/Height", 0)))
+        return largest
+    except Exception:  # noqa: BLE001 - damaged resources: pdfium will say so when it renders
+        return 0
 
 
 def ocr_units(image, page: int) -> list[Unit]:

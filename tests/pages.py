@@ -107,6 +107,9 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def char_accuracy(read: str, truth: str) -> float:
-    """1 - (character edit distance / characters rendered), whitespace ignored."""
-    read, truth = "".join(read.split()), "".join(truth.split())
+    """1 - (character edit distance / characters rendered), whitespace ignored, and full-width
+    punctuation taken as its ASCII form (NFKC: OCR reads ',' in Chinese text as '，')."""
+    import unicodedata
+
+    read, truth = ("".join(unicodedata.normalize("NFKC", t).split()) for t in (read, truth))
     return 1 - edit_distance(read, truth) / max(len(truth), 1)

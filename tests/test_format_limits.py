@@ -248,3 +248,31 @@ def test_uploads_of_new_formats_are_accepted_and_hostile_ones_refused(small_kb, 
         assert refused.value.http_status == 422
     assert qa.documents() == before
     assert sorted(p.name for p in qa.kb_dir.iterdir()) == ["车位.xlsx", "通报.pptx"]
+
+
+def pdf_with_image(width: int, height: int) -> bytes:
+    """A one-page PDF that draws one grey image of the stated size (its data a few KB of zeros)."""
+    pixels = zlib.compress(b"\0" * 100_000)
+    draw = b"q 200 0 0 200 0 0 cm /Im0 Do Q"
+    objects = [b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+               b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Resources<</XObject<</Im0 4 0 R>>>>"
+               b"/Contents 5 0 R>>",
+               b"<</Type/XObject/Subtype/Image/Width %d/Height %d/ColorSpace/DeviceGray/BitsPerComponent 8"
+               b"/Filter/FlateDecode/Length %d>>stream\n" % (width, height, len(pixels)) + pixels
+               + b"\nendstream",
+               b"<</Length %d>>stream\n" % len(draw) + draw + b"\nendstream"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_page_with_an_image_bomb_is_not_rendered():
+    with pytest.raises(SourceError, match="10,000,000,000 pixels"):
+        read_bytes(pdf_with_image(100_000, 100_000), "bomb.pdf", "pdf")
