@@ -97,8 +97,7 @@ def units_to_document(path: str, data: bytes, units: list[Unit], title: str | No
         piece = Piece(number, u.text)
         prev = paragraphs[-1] if paragraphs else None
         if (fmt == "pdf" and prev is not None and prev.section == section and units[number - 2].kind == "body"
-                and units[number - 2].page != u.page and prev.text[-1] not in PARAGRAPH_ENDERS
-                and u.box is None and units[number - 2].box is None):
+                and units[number - 2].page != u.page and prev.text[-1] not in PARAGRAPH_ENDERS):
             paragraphs[-1] = Paragraph(prev.pieces + (piece,), "body", section)
         else:
             # a spreadsheet row stands alone (kind "row"): a passage never runs into the next row
