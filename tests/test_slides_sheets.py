@@ -147,16 +147,12 @@ def test_traditional_document_is_shown_as_written(qa_office):
     assert hit.text in "\n".join(TRADITIONAL[1:])  # exactly as the document writes it
 
 
-@pytest.mark.xfail(reason="needs the lead's Traditional/Simplified folding in qa/terms.py (issue 12 item 2)",
-                   strict=False)
 def test_simplified_questions_find_a_traditional_document(qa_office):
     answer = qa_office.ask("电动汽车充电桩每度电收费多少？")
     assert answer.found and TRADITIONAL[2] in answer.hits[0].text  # shown as the document writes it
     assert answer.hits[0].citation.path.endswith("停車.docx")
 
 
-@pytest.mark.xfail(reason="needs the lead's Traditional/Simplified folding in qa/terms.py (issue 12 item 2)",
-                   strict=False)
 def test_traditional_questions_find_a_simplified_document(qa_office):
     answer = qa_office.ask("加裝電梯須經多少業主同意？")
     assert answer.found and SIMPLIFIED[1] in answer.hits[0].text
