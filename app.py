@@ -22,6 +22,7 @@ from qa import QA, Answer, Hit, QAError  # noqa: E402
 from qa.chat import Turn, read_question, resolve, topic_of  # noqa: E402
 from qa.errors import SourceError  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
+from qa.ingest import DOCUMENT_SUFFIXES  # noqa: E402
 from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
 from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
 from qa.translate import english_index  # noqa: E402
@@ -39,12 +40,12 @@ MAX_K = 20
 CONCURRENCY = 4
 
 #: File types the 知识库 tab's file picker offers (qa.kb checks each upload's content as well).
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".docx", ".pdf"]
+UPLOAD_TYPES = list(DOCUMENT_SUFFIXES)
 #: Column headers of the 知识库 tab's tables.
 DOCUMENT_HEADERS = ["标题", "文件", "格式", "段落数", "章节数"]
 SKIPPED_HEADERS = ["文件", "未能收录的原因"]
 FORMAT_NAMES = {"html": "网页 HTML", "docx": "Word", "pdf": "PDF", ".md": "Markdown", ".markdown": "Markdown",
-                ".txt": "纯文本"}
+                ".txt": "纯文本", "image": "图片（OCR）", "pptx": "PowerPoint", "xlsx": "Excel", "csv": "CSV"}
 
 #: Example questions, written for the built-in article (not taken from any evaluation set).
 EXAMPLES = (

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: Below this OCR score a passage is marked low-confidence (the same threshold as qa.ocr.LOW_CONFIDENCE).
+LOW_OCR_CONFIDENCE = 0.8
+
 
 def format_line_ranges(lines: tuple[tuple[int, int], ...]) -> str:
     """Chinese rendering of line ranges: ((43, 43), (45, 45)) -> '第43、45行'; (25, 27) -> '第25–27行'."""
@@ -25,8 +28,13 @@ class Citation:
     of those lines (whitespace removed) contains the passage (whitespace removed).
     Word and HTML: `lines` is empty; `paragraphs` are 1-based ranges of the document's visible
     paragraphs (headings, paragraphs and table rows, counted in order).
-    PDF: `lines` is empty; `pages` are the 1-based pages the passage stands on and `paragraphs[i]`
-    the range of paragraphs (headings included) on `pages[i]`.
+    PDF and images: `lines` is empty; `pages` are the 1-based pages the passage stands on and
+    `paragraphs[i]` the range of paragraphs (headings included) on `pages[i]`. Text read by OCR
+    also has `regions`: (page, x0, y0, x1, y1) with the box as fractions (0-1) of the page's width
+    and height from its top left, for a viewer to highlight; and `ocr_confidence`, the lowest
+    recognition score of its lines (`low_confidence` below 0.8: check against the scan).
+    Slides: `pages` are slide numbers (第3张幻灯片). Spreadsheets: `section` is the sheet and
+    `rows` the sheet's 1-based row ranges (工作表·第5行); CSV: `rows` are the file's rows.
     """
 
     source: str
@@ -36,10 +44,23 @@ class Citation:
     format: str = "text"
     pages: tuple[int, ...] = ()
     paragraphs: tuple[tuple[int, int], ...] = ()
+    rows: tuple[tuple[int, int], ...] = ()
+    regions: tuple[tuple[int, float, float, float, float], ...] = ()
+    ocr_confidence: float | None = None
+
+    @property
+    def low_confidence(self) -> bool:
+        """True when the passage was read by OCR with a low score (kept, but worth checking)."""
+        return self.ocr_confidence is not None and self.ocr_confidence < LOW_OCR_CONFIDENCE
 
     @property
     def location(self) -> str:
-        """The place in the file in Chinese: 第25–27行, 第5段, 第3页第2段 or 第3页第4段、第4页第1段."""
+        """The place in the file in Chinese: 第25–27行, 第5段, 第3页第2段, 第3页第4段、第4页第1段,
+        第4张幻灯片, or (spreadsheets, after the sheet's name) 第12行."""
+        if self.format == "pptx" and self.pages:
+            return "第" + "、".join(map(str, self.pages)) + "张幻灯片"
+        if self.rows:
+            return format_line_ranges(self.rows)
         if self.pages:
             if len(self.paragraphs) == len(self.pages):
                 return "、".join(f"第{p}页{format_paragraph_ranges([r])}"
@@ -61,6 +82,8 @@ class Citation:
         return {"source": self.source, "path": self.path, "section": self.section,
                 "lines": [list(r) for r in self.lines], "format": self.format,
                 "pages": list(self.pages), "paragraphs": [list(r) for r in self.paragraphs],
+                "rows": [list(r) for r in self.rows], "regions": [list(r) for r in self.regions],
+                "ocr_confidence": self.ocr_confidence, "low_confidence": self.low_confidence,
                 "location": self.location, "display": str(self)}
 
 

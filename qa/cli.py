@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import QAError
 from .evaluate import evaluate, evaluate_squad, format_report, format_squad_report, is_squad, load_questions
+from .ingest import DOCUMENT_SUFFIXES
 
 
 def _qa(args, rebuild: bool = False):
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
         p.add_argument("--model", default=None, help="embedding model id or path (default: built-in USE)")
 
     p_add = sub.add_parser("add", help="add files or folders to the knowledge base (embeds only new text)")
-    p_add.add_argument("paths", nargs="+", help=".txt .md .html .docx .pdf files or folders")
+    p_add.add_argument("paths", nargs="+", help=" ".join(DOCUMENT_SUFFIXES) + " files or folders")
     kb_common(p_add)
     p_remove = sub.add_parser("remove", help="take files or folders out of the knowledge base")
     p_remove.add_argument("paths", nargs="+")

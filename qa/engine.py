@@ -323,7 +323,9 @@ class QA:
                 if path.suffix.lower() not in DOCUMENT_SUFFIXES:
                     raise SourceError(f"{p}: unsupported file type {path.suffix or '(none)'}; "
                                       f"supported: {' '.join(DOCUMENT_SUFFIXES)}")
-                if str(path) not in parsed:
+                indexed = self._state[0].manifest.get("files", {}).get(str(path)) if self._state else None
+                # parsed first, unless this version is indexed already (a scan is OCR'd once)
+                if str(path) not in parsed and indexed != file_sha256(path):
                     parsed[str(path)] = read_document(path, tokenizer=default_tokenizer())
             excluded = {e for e in excluded if not (e == str(path) or Path(e).is_relative_to(path))}
             if path not in new_sources:
@@ -451,7 +453,7 @@ class QA:
     def documents(self) -> list[dict]:
         """What is indexed: one dict per document (path, title, format, sections, passages, sha256;
         PDF: pages, empty_pages)."""
-        return [{k: v for k, v in d.items() if k not in ("terms", "page_starts")}
+        return [{k: v for k, v in d.items() if k not in ("terms", "page_starts", "unit_rows", "ocr_boxes")}
                 for d in self.manifest.get("documents", [])]
 
     # ----- questions -----
@@ -514,34 +516,72 @@ def tokenizer_for(terms: frozenset) -> Tokenizer:
 
 def citation_for(chunk: Chunk, places: dict[str, dict]) -> Citation:
     """The Citation of a passage: line ranges for text files; for other formats the chunk's
-    'lines' are paragraph units (formats.py), turned into paragraphs, or pages and paragraphs."""
+    'lines' are paragraph units (formats.py), turned into paragraphs, pages and paragraphs,
+    slides, or sheet rows; text read by OCR also gets its regions on the page and its score."""
     entry = places.get(chunk.path, {})
     fmt = entry.get("format", "text")
     if fmt == "text":
         return Citation(source=chunk.source, path=chunk.path, lines=[tuple(r) for r in chunk.lines],
                         section=chunk.section)
-    if fmt == "pdf" and entry.get("page_starts"):
+    units = [u for a, b in chunk.lines for u in range(a, b + 1)]
+    if entry.get("unit_rows"):
+        rows = entry["unit_rows"]
+        numbers = sorted({rows[u - 1] for u in units if 0 < u <= len(rows) and rows[u - 1]})
+        return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
+                        rows=_ranges(numbers))
+    boxes = entry.get("ocr_boxes") or {}
+    found = [boxes[str(u)] for u in units if str(u) in boxes]
+    ocr = {"regions": _regions(found), "ocr_confidence": min(b[5] for b in found)} if found else {}
+    if entry.get("page_starts"):
         starts = tuple(entry["page_starts"])
         per_page: dict[int, list[int]] = {}
-        for a, b in chunk.lines:
-            for unit in range(a, b + 1):
-                page, paragraph = page_and_paragraph(unit, starts)
-                per_page.setdefault(page, []).append(paragraph)
+        for unit in units:
+            page, paragraph = page_and_paragraph(unit, starts)
+            per_page.setdefault(page, []).append(paragraph)
+        paragraphs = () if fmt == "pptx" else tuple((min(v), max(v)) for v in per_page.values())
         return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
-                        pages=tuple(per_page), paragraphs=tuple((min(v), max(v)) for v in per_page.values()))
+                        pages=tuple(per_page), paragraphs=paragraphs, **ocr)
     return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
                     paragraphs=tuple(tuple(r) for r in chunk.lines))
 
 
+def _ranges(numbers: list[int]) -> tuple[tuple[int, int], ...]:
+    """Sorted numbers as inclusive runs: [3, 4, 5, 9] -> ((3, 5), (9, 9))."""
+    out: list[list[int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return tuple((a, b) for a, b in out)
+
+
+def _regions(boxes: list[list]) -> tuple[tuple[int, float, float, float, float], ...]:
+    """One box per page enclosing the passage's OCR boxes: (page, x0, y0, x1, y1) as page fractions."""
+    per_page: dict[int, list[float]] = {}
+    for page, x0, y0, x1, y1, *_ in boxes:
+        r = per_page.get(page)
+        per_page[page] = [x0, y0, x1, y1] if r is None else \
+            [min(r[0], x0), min(r[1], y0), max(r[2], x1), max(r[3], y1)]
+    return tuple((page, *r) for page, r in per_page.items())
+
+
 def document_entry(doc: Document, passages: int) -> dict:
     """The manifest's record of one document: what `documents()` shows, plus the file's hash,
-    its own terms (the index's dictionary is their union, so it can be updated file by file)
-    and, for PDF, where each page starts."""
+    its own terms (the index's dictionary is their union, so it can be updated file by file),
+    where each page or slide starts, the sheet row of each unit, and OCR boxes and scores."""
     entry = {"path": doc.path, "title": doc.title, "format": doc.format, "sections": list(doc.sections),
              "passages": passages, "sha256": doc.sha256, "terms": corpus_terms([doc])}
-    if doc.format == "pdf":
+    if doc.format in ("pdf", "image"):
         entry.update(pages=len(doc.page_starts), page_starts=list(doc.page_starts),
-                     empty_pages=list(doc.empty_pages))
+                     empty_pages=list(doc.empty_pages),
+                     skipped_pages=[{"page": p, "reason": r} for p, r in doc.skipped_pages])
+    elif doc.format == "pptx":
+        entry.update(slides=len(doc.page_starts), page_starts=list(doc.page_starts))
+    if doc.unit_rows:
+        entry["unit_rows"] = list(doc.unit_rows)
+    if doc.ocr_boxes:
+        entry["ocr_boxes"] = {str(unit): list(rest) for unit, *rest in doc.ocr_boxes}
     return entry
 
 

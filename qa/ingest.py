@@ -12,9 +12,15 @@ from .errors import SourceError
 
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-#: Every suffix a folder is searched for (see formats.SUFFIX_FORMATS).
-DOCUMENT_SUFFIXES = TEXT_SUFFIXES + (".html", ".htm", ".docx", ".pdf")
+#: File suffix -> format name: the one list of what is read (folders, `add`, uploads, the UI's
+#: file picker all use it). "text" files are read here, "csv" by qa.sheets, the rest by qa.formats.
+SUFFIX_FORMATS = {".txt": "text", ".md": "text", ".markdown": "text", ".html": "html", ".htm": "html",
+                  ".docx": "docx", ".pdf": "pdf", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv",
+                  ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".tif": "image",
+                  ".tiff": "image"}
+TEXT_SUFFIXES = tuple(s for s, f in SUFFIX_FORMATS.items() if f == "text")
+#: Every suffix a folder is searched for.
+DOCUMENT_SUFFIXES = tuple(SUFFIX_FORMATS)
 #: Characters that may end a complete paragraph (sentence enders, closing quotes, colon lead-ins).
 PARAGRAPH_ENDERS = set("。！？!?；;…”’」』）)】:：.")
 CLAUSE_SEPARATORS = re.compile(r"[,，;；]")
@@ -72,12 +78,20 @@ class Document:
     paragraphs: tuple[Paragraph, ...]
     sections: tuple[str, ...]
     line_count: int
-    #: "text" (Piece.line is a file line) or "html"/"docx"/"pdf" (Piece.line is a paragraph unit).
+    #: "text" (Piece.line is a file line) or "html", "docx", "pdf", "image", "pptx", "xlsx", "csv"
+    #: (Piece.line is a paragraph unit, numbered from 1 in reading order).
     format: str = "text"
-    #: PDF only: the first unit number of each page (page n starts at page_starts[n-1]).
+    #: PDF and images: the first unit number of each page; slides: of each slide.
     page_starts: tuple[int, ...] = ()
-    #: PDF only: pages that have no text layer (scanned), reported rather than dropped silently.
+    #: PDF and images: pages without any text, even after OCR, reported rather than dropped silently.
     empty_pages: tuple[int, ...] = ()
+    #: Pages that could not be read, with the reason: ((page, reason), ...).
+    skipped_pages: tuple[tuple[int, str], ...] = ()
+    #: Text read by OCR: (unit, page, x0, y0, x1, y1, confidence), the box as fractions (0-1) of the
+    #: page's width and height, confidence the lowest of its lines' recognition scores.
+    ocr_boxes: tuple[tuple[int, int, float, float, float, float, float], ...] = ()
+    #: Spreadsheets: the sheet row of each unit (unit n is row unit_rows[n-1]; 0 for a sheet heading).
+    unit_rows: tuple[int, ...] = ()
 
 
 def join_pieces(pieces) -> str:
@@ -123,8 +137,13 @@ def decode_text(data: bytes, name: str = "<bytes>") -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def format_of(path) -> str:
+    """The format name of a file by its suffix (SUFFIX_FORMATS); unknown suffixes are tried as text."""
+    return SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
+
+
 def find_source_files(sources) -> list[Path]:
-    """Expand files and folders into a sorted list of document files (.txt .md .html .docx .pdf).
+    """Expand files and folders into a sorted list of document files (suffixes in SUFFIX_FORMATS).
 
     Raises:
         SourceError: a named source does not exist, or nothing readable was found.
@@ -142,7 +161,8 @@ def find_source_files(sources) -> list[Path]:
             raise SourceError(f"{src}: no such file or folder")
     unique = sorted({f.resolve() for f in files})
     if not unique:
-        raise SourceError(f"no .txt, .md, .html, .docx or .pdf files found in {', '.join(map(str, sources))}")
+        raise SourceError(f"no document files ({' '.join(DOCUMENT_SUFFIXES)}) found in "
+                          f"{', '.join(map(str, sources))}")
     return unique
 
 
@@ -175,12 +195,17 @@ def read_document(path: Path, tokenizer=None) -> Document:
 
 def parse_bytes(data: bytes, path: str, tokenizer=None) -> Document:
     """Parse the bytes of a file named `path` (format by suffix). Raises SourceError."""
-    from .formats import format_of, read_bytes  # local import: formats builds on this module
+    from .formats import read_bytes  # local import: formats builds on this module
+    from .limits import check_text_size
 
     fmt = format_of(path)
+    if fmt == "csv":
+        from .sheets import read_csv
+        return read_csv(data, str(path))
     if fmt != "text":
         return read_bytes(data, path, fmt)
     text = decode_text(data, str(path))
+    check_text_size(len(text), str(path))
     doc = parse_document(text, str(path), tokenizer=tokenizer)
     return Document(path=doc.path, title=doc.title, sha256=hashlib.sha256(data).hexdigest(),
                     paragraphs=doc.paragraphs, sections=doc.sections, line_count=doc.line_count)

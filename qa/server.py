@@ -210,6 +210,13 @@ class CitationOut(BaseModel):
     pages: list[int] = Field(default_factory=list, description="PDF: 1-based pages the passage stands on")
     paragraphs: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list, description="Word/HTML/PDF: 1-based [first, last] paragraph ranges")
+    rows: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, description="spreadsheets and CSV: 1-based [first, last] row ranges")
+    regions: list[Annotated[list[float], Field(min_length=5, max_length=5)]] = Field(
+        default_factory=list, description="text read by OCR: [page, x0, y0, x1, y1], the box as fractions "
+                                          "of the page from its top left")
+    ocr_confidence: float | None = Field(None, description="text read by OCR: its lowest line score (0-1)")
+    low_confidence: bool = Field(False, description="read by OCR with a low score: check against the scan")
     location: str = Field("", description="the place in the file in Chinese, e.g. 第25–27行")
     display: str = Field(description="the citation as one line of text")
 

@@ -98,7 +98,7 @@ def test_folder_of_only_unreadable_files_is_an_error(tmp_path):
 
 def test_find_source_files_filters_suffixes_and_hidden_and_reports_missing(tmp_path):
     (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
-    (tmp_path / "notes.csv").write_text("a,b\n", encoding="utf-8")
+    (tmp_path / "notes.rtf").write_text("a,b\n", encoding="utf-8")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "secret.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "sub").mkdir()
