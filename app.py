@@ -40,6 +40,9 @@ CONCURRENCY = 4
 
 #: File types the 知识库 tab's file picker offers (qa.kb checks each upload's content as well).
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".docx", ".pdf"]
+#: Gradio's upload cache is swept this often (seconds), of files older than that: uploads that
+#: never reached kb_upload (which deletes the rest at once).
+UPLOAD_CACHE_SECONDS = (300, 300)
 #: Column headers of the 知识库 tab's tables.
 DOCUMENT_HEADERS = ["标题", "文件", "格式", "段落数", "章节数"]
 SKIPPED_HEADERS = ["文件", "未能收录的原因"]
@@ -251,6 +254,19 @@ def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
     return summary + "\n\n" + "\n".join(lines)
 
 
+def is_received_upload(path, received: set, upload_cache: Path) -> bool:
+    """Whether `path` is a file Gradio's upload route received (it records each in its upload
+    set) and still lies in its upload folder as a regular file, not a link."""
+    raw = str(path)
+    if raw not in received:
+        return False
+    try:
+        resolved = Path(raw).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return resolved.is_relative_to(upload_cache) and resolved.is_file() and not Path(raw).is_symlink()
+
+
 def warm_up(qa: QA, sentence_vectors: SentenceVectors) -> None:
     """Pay one-off costs before the first visitor does: the first search (lazy initialisation in
     the tokenizer and encoder, ~2 s), the English-Chinese dictionary for English questions (~1 s)
@@ -308,6 +324,8 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
 
     def ask(question: str, k: int = 3) -> dict:
         """Answer one question; returns {found, passage, citation, score, confidence, highlight, hits}."""
+        if not isinstance(question, str):  # read_question would make text of a number or a list
+            raise gr.Error(f"问题必须是文字，收到的是 {type(question).__name__}。")
         text, problem = read_question(question)
         if problem:
             raise gr.Error(problem)
@@ -342,6 +360,12 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         for upload in files or []:
             path = Path(upload).resolve()
             name = path.name  # Gradio keeps the browser's base name for the cached copy
+            if not is_received_upload(upload, demo.upload_file_set, upload_cache):
+                # Only what this server's upload route received: a path named in the call
+                # (/etc/…, ../..) would otherwise copy a server file into the knowledge base.
+                log.warning("refused a file that was not uploaded: %r", str(upload)[:300])
+                results.append((name, "只接受通过本页上传的文件。", None))
+                continue
             try:
                 results.append((name, None, save_upload(qa, name, path)))
             except UploadError as e:
@@ -393,7 +417,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
 
     # delete_cache: uploads Gradio refused itself (wrong type) never reach kb_upload, which deletes
     # the others; Gradio removes such leftovers from its cache after an hour.
-    with gr.Blocks(title="文档问答", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="文档问答", analytics_enabled=False, delete_cache=UPLOAD_CACHE_SECONDS) as demo:
         gr.Markdown("# 文档问答")
         # Document titles and headings are escaped; no maths either (a "$$" in a title stays text).
         about = gr.Markdown(description(documents), latex_delimiters=[])

@@ -23,3 +23,19 @@ class ModelError(QAError):
 
 class QuestionError(QAError):
     """The question cannot be answered as given (empty, too long, not text)."""
+
+
+class UnsafeBindError(QAError):
+    """The server would expose endpoints that change data on a network address without a token."""
+
+
+class ManifestDamagedError(IndexCorruptError):
+    """manifest.json is unreadable or of the wrong shape (and no usable backup was found)."""
+
+
+class DiskFullError(QAError):
+    """A write failed because the disk is full; nothing was changed (partial files were removed)."""
+
+
+class ReadOnlyIndexError(QAError):
+    """The index must be updated but its folder cannot be written (read-only file system, no permission)."""
