@@ -301,6 +301,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         return qa.ask(query, k=CHAT_K)
 
     def ask_chat(query: str) -> Answer:
+        qa.refresh()  # another process (python -m qa add/remove) may have changed the index
         return ask_cached(query, qa.manifest.get("build"))
 
     def chat(message: str, history: list) -> list:
@@ -334,6 +335,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise gr.Error(f"k 必须是 1 到 {MAX_K} 之间的整数，收到的是 {k!r}。")
         try:
+            qa.refresh()
             answer = qa.ask(text, k=k)
         except QAError as e:
             raise gr.Error(f"无法回答这个问题：{e}") from e

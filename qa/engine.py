@@ -20,11 +20,12 @@ from .chunk import Chunk, chunk_documents
 from .config import BUILTIN_CORPUS, MAX_QUESTION_CHARS, Config, config_from_env, default_index_dir
 from .errors import IndexCorruptError, ManifestDamagedError, QuestionError, ReadOnlyIndexError, SourceError
 from .formats import page_and_paragraph
-from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files, read_document
+from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files
+from .parse_worker import read_isolated
 from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
 from .store import MANIFEST, StoredIndex, build_lock, read_manifest, recover_manifest
-from .terms import Tokenizer, corpus_terms, default_tokenizer, normalize
+from .terms import Tokenizer, corpus_terms, normalize
 from .translate import english_terms
 from .vectors import build_vector_index, refit, stored_vectors
 
@@ -273,7 +274,7 @@ class QA:
             try:
                 doc = parsed.get(path)
                 if doc is None or doc.sha256 != hashes[path]:
-                    doc = read_document(Path(path), tokenizer=default_tokenizer())
+                    doc = read_isolated(Path(path))  # time and memory limited, never fatal
             except SourceError as e:
                 log.warning("skipped %s", e)
                 skipped[path] = {"sha256": hashes[path], "reason": str(e)}
@@ -386,7 +387,7 @@ class QA:
                     raise SourceError(f"{p}: unsupported file type {path.suffix or '(none)'}; "
                                       f"supported: {' '.join(DOCUMENT_SUFFIXES)}")
                 if str(path) not in parsed:
-                    parsed[str(path)] = read_document(path, tokenizer=default_tokenizer())
+                    parsed[str(path)] = read_isolated(path)
             excluded = {e for e in excluded if not (e == str(path) or Path(e).is_relative_to(path))}
             if path not in new_sources:
                 new_sources.append(path)

@@ -39,3 +39,25 @@ class DiskFullError(QAError):
 
 class ReadOnlyIndexError(QAError):
     """The index must be updated but its folder cannot be written (read-only file system, no permission)."""
+
+
+class ParseLimitError(SourceError):
+    """A document took longer than the time limit, or more memory than the cap, to parse."""
+
+
+class UploadError(QAError):
+    """An uploaded file is refused (type, size, name or content); the message says why, in Chinese.
+
+    `code` names the reason for an API: "too_large" (HTTP 413), "unsupported_type" (415),
+    "disk_full" (507), "bad_name", "empty", "bad_content" or "unreadable" (422).
+    """
+
+    STATUS = {"too_large": 413, "unsupported_type": 415, "disk_full": 507}
+
+    def __init__(self, message: str, code: str = "bad_content"):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def http_status(self) -> int:
+        return self.STATUS.get(self.code, 422)

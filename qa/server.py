@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException  # noqa: E402
 from .config import MAX_QUESTION_CHARS  # noqa: E402
 from .errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError, UnsafeBindError  # noqa: E402, E501
 from .kb import MAX_UPLOAD_BYTES, delete_document, save_upload  # noqa: E402
-from .webguard import RequestGuard, allowed_hosts, too_large  # noqa: E402
+from .webguard import BODY_TIMEOUT, RequestGuard, allowed_hosts, too_large  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class Settings:
     #: Host names requests may carry besides loopback names and the bound address ("*": any).
     allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = MAX_BODY_BYTES
+    #: Seconds a request body may stall before the request is dropped (408).
+    body_timeout: float = BODY_TIMEOUT
     # Query work is CPU-bound: more threads than cores only add queueing and GIL contention.
     threads: int = field(default_factory=_cpu_count)
 
@@ -440,6 +442,7 @@ def create_app(qa, demo=None, settings: Settings | None = None,
                                ("*", "/api/", settings.max_body_bytes),
                                ("*", "/gradio_api/upload", MAX_UPLOAD_BODY_BYTES)],
                        upload_open=is_loopback(settings.host), token=settings.token,
+                       body_timeout=settings.body_timeout,
                        uploaded=(lambda: demo.upload_file_set) if demo is not None else None)
     api = APIRouter(prefix="/api")
 
@@ -447,6 +450,7 @@ def create_app(qa, demo=None, settings: Settings | None = None,
         current = request.app.state.qa
         if current is None:
             raise HTTPException(503, "the index is still loading; try again in a few seconds")
+        _refresh(current)
         return current
 
     @api.post("/ask", response_model=AskResponse, responses=_errors(400, 413, 422, 503),
@@ -470,6 +474,8 @@ def create_app(qa, demo=None, settings: Settings | None = None,
              summary="Ready or not, model and index size")
     async def health(request: Request):
         current = request.app.state.qa
+        if current is not None:
+            _refresh(current)
         try:
             manifest = current.manifest if current is not None else None
         except Exception:  # noqa: BLE001 - a half-loaded engine is "not ready", whatever broke
@@ -558,6 +564,17 @@ def create_app(qa, demo=None, settings: Settings | None = None,
     return app
 
 
+def _refresh(qa) -> None:
+    """Answer from the current knowledge base: another process (python -m qa add) may have changed
+    it. One stat of the manifest when nothing changed."""
+    refresh = getattr(qa, "refresh", None)
+    if refresh is not None:
+        try:
+            refresh()
+        except Exception:  # noqa: BLE001 - a failed refresh keeps the index in use answering
+            log.exception("could not refresh the index")
+
+
 def _document_named(qa, name: str) -> str:
     """Path of the document with file name `name`, uploads first; HTTP 404 if none, 409 if ambiguous."""
     kb_dir = Path(qa.kb_dir).resolve()
@@ -566,6 +583,10 @@ def _document_named(qa, name: str) -> str:
     if uploaded:
         return uploaded[0]
     if not paths:
+        from .kb import stray_uploads  # in the folder, not in the index: still deletable
+        stray = [p for p in stray_uploads(qa) if Path(p).name == name]
+        if stray:
+            return stray[0]
         raise HTTPException(404, f"no document named {name!r} in the knowledge base (see GET /api/documents)")
     if len(paths) > 1:
         raise HTTPException(409, f"several documents are named {name!r}: {', '.join(paths)}")
