@@ -84,6 +84,11 @@ def _read_upload(data) -> bytes:
     raise UploadError("无法读取上传的文件", "unreadable")
 
 
+def too_much_text(name: str, chars: int) -> str:
+    return (f"{name}：文字太多（{chars} 字，上限 {MAX_DOCUMENT_CHARS} 字），未加入知识库；"
+            f"请拆成几个较小的文档")
+
+
 def sniff(data: bytes, name: str) -> None:
     """Check that the bytes are of the type the suffix claims (content, not just the name).
 
@@ -121,6 +126,10 @@ def sniff(data: bytes, name: str) -> None:
             raise UploadError(f"{name}：无法作为文本读取（需 UTF-8 或 GB18030/GBK 编码）：{e}") from e
         if fmt == "html" and "<" not in text:
             raise UploadError(f"{name}：不是 HTML 文件（没有标签）")
+        if fmt != "html":
+            chars = len(text) - sum(text.count(c) for c in " \n\t\r\u3000")
+            if chars > MAX_DOCUMENT_CHARS:  # refused before the (long) parse
+                raise UploadError(too_much_text(name, chars), "too_large")
 
 
 def save_upload(qa, filename: str, data) -> dict:
@@ -151,8 +160,7 @@ def save_upload(qa, filename: str, data) -> dict:
         raise UploadError(f"{name}：没有可检索的文字", "unreadable")
     chars = sum(len(p.text) for p in doc.paragraphs)
     if chars > MAX_DOCUMENT_CHARS:
-        raise UploadError(f"{name}：文字太多（{chars} 字，上限 {MAX_DOCUMENT_CHARS} 字），未加入知识库；"
-                          f"请拆成几个较小的文档", "too_large")
+        raise UploadError(too_much_text(name, chars), "too_large")
     with _upload_lock:
         kb_dir.mkdir(parents=True, exist_ok=True)
         tmp = kb_dir / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: folder scans skip it

@@ -124,7 +124,9 @@ class RequestGuard:
         for k, v in scope.get("headers", ()):
             headers.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
         host = host_name(headers.get("host", ""))
-        if self.hosts is not None and not _is_loopback_name(host) and host not in self.hosts:
+        # No Host at all is no browser (they always send one), so no rebinding either.
+        if self.hosts is not None and "host" in headers and not _is_loopback_name(host) \
+                and host not in self.hosts:
             return 421, (f"host {host or '(none)'!r} is not served here; allowed: "
                          f"{', '.join(sorted(self.hosts))} (set QA_ALLOWED_HOSTS to add names)")
         method = scope.get("method", "GET").upper()
