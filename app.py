@@ -23,6 +23,7 @@ from qa.chat import Turn, read_question, resolve, topic_of  # noqa: E402
 from qa.errors import SourceError  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
+from qa.parse_worker import warm as start_parse_worker  # noqa: E402
 from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
 from qa.translate import english_index  # noqa: E402
 
@@ -539,6 +540,8 @@ def main(argv=None) -> int:
     except QAError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    # The document parser's worker process starts now, not on the first upload.
+    threading.Thread(target=start_parse_worker, name="qa-parse-warm", daemon=True).start()
     # The page has no login: uploads and removals only while no other machine can reach it.
     launch(build_demo(qa, writable=is_loopback(args.host)), args.host, args.port, qa=qa)
     return 0

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -71,18 +69,27 @@ def test_a_running_engine_answers_from_what_another_process_committed(kb, tmp_pa
     assert not kb.refresh()  # nothing new: one stat of the manifest
 
 
-def test_two_concurrent_cli_adds_both_stay(kb, tmp_path):
+def test_two_concurrent_writers_both_stay(kb, tmp_path):
+    # Two engines on one folder, as two `python -m qa add` processes: each holds its own file lock.
+    writers = [QA(index_dir=kb.index_dir) for _ in range(2)]
     files = []
     for n, text in enumerate((POOL, GYM)):
         files.append(tmp_path / f"新{n}.txt")
         files[-1].write_text(text, encoding="utf-8")
-    env = dict(os.environ, QA_PARSE_IN_PROCESS="1")
-    runs = [subprocess.Popen([sys.executable, "-m", "qa", "add", "--index-dir", str(kb.index_dir), str(f)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=Path.cwd())
-            for f in files]
-    for run in runs:
-        out, err = run.communicate(timeout=300)
-        assert run.returncode == 0, err.decode()
+    errors = []
+
+    def add(qa, path):
+        try:
+            qa.add([path])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=add, args=pair) for pair in zip(writers, files, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
     assert names(QA(index_dir=kb.index_dir)) == {"图书室.txt", "新0.txt", "新1.txt"}
 
 
@@ -115,7 +122,7 @@ def test_a_damaged_manifest_is_recovered_without_losing_uploads(kb, damage):
     assert json.loads(manifest.read_bytes())["build"] == kb.manifest["build"]
 
 
-def test_an_unrecoverable_manifest_refuses_to_start_and_touches_nothing(kb):
+def test_an_unrecoverable_manifest_refuses_to_start_and_touches_nothing(kb, capsys):
     save_upload(kb, "健身房.txt", GYM.encode())
     (kb.index_dir / MANIFEST).write_bytes(b"")
     (kb.index_dir / BACKUP).write_bytes(b"[")
@@ -123,9 +130,10 @@ def test_an_unrecoverable_manifest_refuses_to_start_and_touches_nothing(kb):
     with pytest.raises(ManifestDamagedError, match="python -m qa index --force"):
         QA(index_dir=kb.index_dir)
     assert folder_state(kb.index_dir) == before
-    result = subprocess.run([sys.executable, "-m", "qa", "list", "--index-dir", str(kb.index_dir)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "python -m qa index --force" in result.stderr
+    from qa.cli import main
+
+    assert main(["list", "--index-dir", str(kb.index_dir)]) == 2
+    assert "python -m qa index --force" in capsys.readouterr().err
     assert folder_state(kb.index_dir) == before
 
 
