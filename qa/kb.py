@@ -123,7 +123,7 @@ def sniff(data: bytes, name: str) -> None:
         try:
             text = decode_text(data, name)
         except SourceError as e:
-            raise UploadError(f"{name}：无法作为文本读取（需 UTF-8 或 GB18030/GBK 编码）：{e}") from e
+            raise UploadError(f"{name}：无法作为文本读取（需 UTF-8、GB18030/GBK 或 Big5 编码）：{e}") from e
         if fmt == "html" and "<" not in text:
             raise UploadError(f"{name}：不是 HTML 文件（没有标签）")
         if fmt != "html":

@@ -344,3 +344,11 @@ def test_upload_names_are_cut_to_fit_the_file_system_in_bytes(kb):
     assert Path(saved["path"]).exists()
     saved = save_upload(kb, name, (GYM + "新规定。\n").encode())  # replacing it goes through a backup name
     assert saved["replaced"]
+
+
+def test_a_big5_text_is_read_as_big5_not_as_gb18030_mojibake(kb):
+    traditional = "社區圖書室每天上午九點開門，晚上八點關門。借書需要出示居民證，每次最多借五本。\n"
+    saved = save_upload(kb, "繁體.txt", traditional.encode("big5"))
+    assert saved["document"]["passages"] >= 1
+    hits = kb.ask("圖書室幾點開門？").hits
+    assert any("晚上八點關門" in h.text for h in hits)

@@ -182,6 +182,16 @@ def test_a_partial_body_is_dropped_after_the_timeout(kb_qa, serve_app):
     assert BODY_TIMEOUT <= 30  # the default
 
 
+def test_a_connection_with_partial_headers_is_closed_after_the_timeout(kb_qa, serve_app):
+    url = serve_app(create_app(kb_qa, None, Settings(port=0, body_timeout=1.5)))
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        start = time.monotonic()
+        assert s.recv(4096) == b""  # closed by the server
+        assert time.monotonic() - start < 10
+
+
 # ----- 12. Gradio /ask takes text only -----
 
 @pytest.mark.parametrize("question", [42, ["阅览室哪天闭馆？"], {"q": "阅览室"}])
