@@ -2,7 +2,7 @@
 
 A hostile file (a Word document holding millions of paragraphs, HTML nested thousands deep)
 must not stall or crash the service. Each document is parsed by one long-lived worker process
-(started on first use, spawned so that it shares no locks with the server's threads); a parse
+(started on first use as a fresh interpreter, so it shares no locks with the server's threads); a parse
 that takes longer than PARSE_SECONDS is stopped by killing the worker, which is started again
 for the next document. The worker's address space is capped at PARSE_MEMORY_BYTES, so a parse
 that would need more fails there with MemoryError instead of swapping the machine. Whatever
@@ -16,9 +16,12 @@ this process (no time or memory limit; errors are still turned into SourceError)
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import threading
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .errors import ParseLimitError, SourceError
@@ -132,17 +135,31 @@ def _serve(conn, memory_bytes: int) -> None:
 
 
 def _started():
+    """The worker, started if needed: `python -m qa.parse_worker FD`, talking over a socket pair
+    (a fresh interpreter, so that nothing of this process, its threads or its main script, is
+    carried over; multiprocessing's spawn would re-run the main script)."""
     global _worker
-    if _worker is not None and _worker[0].is_alive():
+    if _worker is not None and _worker[0].poll() is None:
         return _worker
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(child, PARSE_MEMORY_BYTES), name="qa-parse", daemon=True)
-    process.start()
-    child.close()
+    parent_sock, child_sock = socket.socketpair()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
+                                                      env.get("PYTHONPATH", "")] if p)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "qa.parse_worker", str(child_sock.fileno()),
+                                    str(PARSE_MEMORY_BYTES)], pass_fds=[child_sock.fileno()], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    finally:
+        child_sock.close()
+    parent = Connection(parent_sock.detach())
     # Starting takes a few seconds (imports, jieba's dictionary): not part of any document's time.
-    if not parent.poll(STARTUP_SECONDS) or parent.recv()[0] != "ready":
+    try:
+        ready = parent.poll(STARTUP_SECONDS) and parent.recv()[0] == "ready"
+    except (EOFError, OSError):
+        ready = False
+    if not ready:
         process.kill()
+        parent.close()
         raise SourceError("the document parser could not be started")
     _worker = (process, parent)
     return _worker
@@ -163,5 +180,9 @@ def _stop() -> None:
     process, conn = _worker
     _worker = None
     process.kill()
-    process.join(5)
+    process.wait(5)
     conn.close()
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
