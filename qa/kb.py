@@ -33,7 +33,7 @@ MAX_NAME_CHARS = 120
 #: suffix and for the hidden temporary names an upload goes through.
 MAX_NAME_BYTES = 200
 #: Most text one uploaded document may hold (characters): embedding it must take under a minute.
-MAX_DOCUMENT_CHARS = 1_000_000
+MAX_UPLOAD_CHARS = 1_000_000
 ALLOWED_SUFFIXES = tuple(SUFFIX_FORMATS)
 
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -85,7 +85,7 @@ def _read_upload(data) -> bytes:
 
 
 def too_much_text(name: str, chars: int) -> str:
-    return (f"{name}：文字太多（{chars} 字，上限 {MAX_DOCUMENT_CHARS} 字），未加入知识库；"
+    return (f"{name}：文字太多（{chars} 字，上限 {MAX_UPLOAD_CHARS} 字），未加入知识库；"
             f"请拆成几个较小的文档")
 
 
@@ -128,7 +128,7 @@ def sniff(data: bytes, name: str) -> None:
             raise UploadError(f"{name}：不是 HTML 文件（没有标签）")
         if fmt != "html":
             chars = len(text) - sum(text.count(c) for c in " \n\t\r\u3000")
-            if chars > MAX_DOCUMENT_CHARS:  # refused before the (long) parse
+            if chars > MAX_UPLOAD_CHARS:  # refused before the (long) parse
                 raise UploadError(too_much_text(name, chars), "too_large")
 
 
@@ -159,7 +159,7 @@ def save_upload(qa, filename: str, data) -> dict:
     if not doc.paragraphs:
         raise UploadError(f"{name}：没有可检索的文字", "unreadable")
     chars = sum(len(p.text) for p in doc.paragraphs)
-    if chars > MAX_DOCUMENT_CHARS:
+    if chars > MAX_UPLOAD_CHARS:
         raise UploadError(too_much_text(name, chars), "too_large")
     with _upload_lock:
         kb_dir.mkdir(parents=True, exist_ok=True)

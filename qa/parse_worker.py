@@ -37,7 +37,7 @@ def _env_number(name: str, default: float) -> float:
         return default
 
 
-PARSE_SECONDS = _env_number("QA_PARSE_SECONDS", 60)
+PARSE_SECONDS = _env_number("QA_PARSE_SECONDS", 120)
 PARSE_MEMORY_BYTES = int(_env_number("QA_PARSE_MEMORY_MB", 3072) * 1024 * 1024)
 
 STARTUP_SECONDS = 120

@@ -16,7 +16,7 @@ import pytest
 from qa import QA
 from qa.errors import DiskFullError, ManifestDamagedError, ParseLimitError, ReadOnlyIndexError, SourceError
 from qa.kb import (
-    MAX_DOCUMENT_CHARS,
+    MAX_UPLOAD_CHARS,
     UploadError,
     delete_document,
     list_documents,
@@ -294,7 +294,7 @@ def test_a_slow_upload_is_refused_and_questions_are_answered_meanwhile(kb, monke
 def test_a_million_line_text_is_refused_quickly(kb):
     data = ("居民议事\n" * 1_000_000).encode()
     start = time.monotonic()
-    with pytest.raises(UploadError, match=str(MAX_DOCUMENT_CHARS)):
+    with pytest.raises(UploadError, match=str(MAX_UPLOAD_CHARS)):
         save_upload(kb, "百万行.txt", data)
     assert time.monotonic() - start < 10
     assert names(kb) == {"图书室.txt"} and not (Path(kb.kb_dir) / "百万行.txt").exists()
