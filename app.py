@@ -24,6 +24,7 @@ from qa.errors import SourceError  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 from qa.ingest import DOCUMENT_SUFFIXES  # noqa: E402
 from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
+from qa.parse_worker import warm as start_parse_worker  # noqa: E402
 from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
 from qa.translate import english_index  # noqa: E402
 
@@ -41,6 +42,9 @@ CONCURRENCY = 4
 
 #: File types the 知识库 tab's file picker offers (qa.kb checks each upload's content as well).
 UPLOAD_TYPES = list(DOCUMENT_SUFFIXES)
+#: Gradio's upload cache is swept this often (seconds), of files older than that: uploads that
+#: never reached kb_upload (which deletes the rest at once).
+UPLOAD_CACHE_SECONDS = (300, 300)
 #: Column headers of the 知识库 tab's tables.
 DOCUMENT_HEADERS = ["标题", "文件", "格式", "段落数", "章节数"]
 SKIPPED_HEADERS = ["文件", "未能收录的原因"]
@@ -252,6 +256,19 @@ def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
     return summary + "\n\n" + "\n".join(lines)
 
 
+def is_received_upload(path, received: set, upload_cache: Path) -> bool:
+    """Whether `path` is a file Gradio's upload route received (it records each in its upload
+    set) and still lies in its upload folder as a regular file, not a link."""
+    raw = str(path)
+    if raw not in received:
+        return False
+    try:
+        resolved = Path(raw).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return resolved.is_relative_to(upload_cache) and resolved.is_file() and not Path(raw).is_symlink()
+
+
 def warm_up(qa: QA, sentence_vectors: SentenceVectors) -> None:
     """Pay one-off costs before the first visitor does: the first search (lazy initialisation in
     the tokenizer and encoder, ~2 s), the English-Chinese dictionary for English questions (~1 s)
@@ -286,6 +303,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         return qa.ask(query, k=CHAT_K)
 
     def ask_chat(query: str) -> Answer:
+        qa.refresh()  # another process (python -m qa add/remove) may have changed the index
         return ask_cached(query, qa.manifest.get("build"))
 
     def chat(message: str, history: list) -> list:
@@ -309,6 +327,8 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
 
     def ask(question: str, k: int = 3) -> dict:
         """Answer one question; returns {found, passage, citation, score, confidence, highlight, hits}."""
+        if not isinstance(question, str):  # read_question would make text of a number or a list
+            raise gr.Error(f"问题必须是文字，收到的是 {type(question).__name__}。")
         text, problem = read_question(question)
         if problem:
             raise gr.Error(problem)
@@ -317,6 +337,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise gr.Error(f"k 必须是 1 到 {MAX_K} 之间的整数，收到的是 {k!r}。")
         try:
+            qa.refresh()
             answer = qa.ask(text, k=k)
         except QAError as e:
             raise gr.Error(f"无法回答这个问题：{e}") from e
@@ -343,6 +364,12 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         for upload in files or []:
             path = Path(upload).resolve()
             name = path.name  # Gradio keeps the browser's base name for the cached copy
+            if not is_received_upload(upload, demo.upload_file_set, upload_cache):
+                # Only what this server's upload route received: a path named in the call
+                # (/etc/…, ../..) would otherwise copy a server file into the knowledge base.
+                log.warning("refused a file that was not uploaded: %r", str(upload)[:300])
+                results.append((name, "只接受通过本页上传的文件。", None))
+                continue
             try:
                 results.append((name, None, save_upload(qa, name, path)))
             except UploadError as e:
@@ -394,7 +421,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
 
     # delete_cache: uploads Gradio refused itself (wrong type) never reach kb_upload, which deletes
     # the others; Gradio removes such leftovers from its cache after an hour.
-    with gr.Blocks(title="文档问答", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="文档问答", analytics_enabled=False, delete_cache=UPLOAD_CACHE_SECONDS) as demo:
         gr.Markdown("# 文档问答")
         # Document titles and headings are escaped; no maths either (a "$$" in a title stays text).
         about = gr.Markdown(description(documents), latex_delimiters=[])
@@ -514,6 +541,8 @@ def main(argv=None) -> int:
     except QAError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    # The document parser's worker process starts now, not on the first upload.
+    threading.Thread(target=start_parse_worker, name="qa-parse-warm", daemon=True).start()
     # The page has no login: uploads and removals only while no other machine can reach it.
     launch(build_demo(qa, writable=is_loopback(args.host)), args.host, args.port, qa=qa)
     return 0

@@ -18,13 +18,14 @@ from . import embed
 from .answer import Answer, Citation, Hit
 from .chunk import Chunk, chunk_documents
 from .config import BUILTIN_CORPUS, MAX_QUESTION_CHARS, Config, config_from_env, default_index_dir
-from .errors import IndexCorruptError, QuestionError, SourceError
+from .errors import IndexCorruptError, ManifestDamagedError, QuestionError, ReadOnlyIndexError, SourceError
 from .formats import page_and_paragraph
-from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files, read_document
+from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files
+from .parse_worker import read_isolated
 from .retrieve import Retriever, confidence
 from .sparse import SparseIndex
-from .store import StoredIndex, build_lock, read_manifest
-from .terms import Tokenizer, corpus_terms, default_tokenizer, normalize
+from .store import MANIFEST, StoredIndex, build_lock, read_manifest, recover_manifest
+from .terms import Tokenizer, corpus_terms, normalize
 from .translate import english_terms
 from .vectors import build_vector_index, refit, stored_vectors
 
@@ -92,6 +93,7 @@ class QA:
         # across processes.
         self._lock = threading.RLock()
         self._state: tuple | None = None
+        self._manifest_seen: tuple | None = None  # (mtime, size, inode) of the manifest last read
         self._tokens: dict[str, list[str]] = {}
         self.build_seconds: float | None = None
         self.last_update: dict = {}
@@ -132,7 +134,7 @@ class QA:
         if rebuild:
             return None
         try:
-            manifest = read_manifest(self.index_dir)
+            manifest = recover_manifest(self.index_dir)
             if not self._compatible(manifest):
                 log.info("index in %s was built with another model, settings or layout; rebuilding",
                          self.index_dir)
@@ -142,24 +144,78 @@ class QA:
             return StoredIndex.load(self.index_dir)
         except FileNotFoundError:
             log.info("no index in %s yet; building it", self.index_dir)
+        except ManifestDamagedError:
+            if not self._explicit:
+                raise  # its sources are unknown: rebuilding would drop documents
+            log.warning("manifest in %s is damaged; rebuilding from the sources given", self.index_dir)
         except IndexCorruptError as e:
             log.warning("%s; rebuilding", e)
         return None
 
-    def _open(self, rebuild: bool = False) -> None:
-        if self.sources is None:
+    def _latest_manifest(self) -> dict:
+        """The last committed manifest ({} if there is none yet), recovered from its backup if
+        damaged; one of another format version is returned as it is (its sources are rebuilt).
+
+        Raises:
+            ManifestDamagedError: damaged beyond recovery and no sources were named: nothing is
+                touched, the message says how to rebuild.
+        """
+        try:
+            return recover_manifest(self.index_dir)
+        except FileNotFoundError:
+            return {}
+        except ManifestDamagedError as e:
+            if self._explicit:
+                return {}
+            raise ManifestDamagedError(
+                f"{e}. Nothing was changed. To rebuild the index, run `python -m qa index --force "
+                f"--index-dir {self.index_dir} --source <your documents>` (uploaded files are in "
+                f"{self.kb_dir}), or move {self.index_dir} aside to start a new one") from e
+        except IndexCorruptError:
             try:
-                manifest = read_manifest(self.index_dir)
-            except (FileNotFoundError, IndexCorruptError):
-                manifest = {}
-            if isinstance(manifest.get("sources"), list):
-                self.sources = [Path(s) for s in manifest["sources"]]
-                self.excluded = set(manifest.get("excluded", []))
-            else:
-                self.sources = [BUILTIN_CORPUS]
-        self.sources = [s.resolve() for s in self.sources]
-        self.build_seconds = None
-        self._sync(self.sources, self.excluded, rebuild=rebuild, strict=self._explicit)
+                return read_manifest(self.index_dir, any_version=True)
+            except (OSError, IndexCorruptError):
+                return {}
+
+    def _catch_up(self) -> None:
+        """Under the locks: take the last committed index (another process may have changed it)
+        as the base of an update, with its sources."""
+        manifest = self._latest_manifest()
+        if not manifest or not isinstance(manifest.get("sources"), list):
+            return
+        if self._state is not None and manifest.get("build") == self._state[0].manifest.get("build"):
+            return
+        self.sources = [Path(s) for s in manifest["sources"]]
+        self.excluded = set(manifest.get("excluded", []))
+        if self._compatible(manifest):
+            try:
+                self._activate(StoredIndex.load(self.index_dir))
+                self._remember_manifest()
+            except (FileNotFoundError, IndexCorruptError) as e:
+                log.warning("%s; the update rebuilds it", e)
+
+    def _remember_manifest(self) -> tuple | None:
+        try:
+            st = os.stat(self.index_dir / MANIFEST)
+        except OSError:
+            return None
+        self._manifest_seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        return self._manifest_seen
+
+    def _open(self, rebuild: bool = False) -> None:
+        with self._lock, build_lock(self.index_dir):
+            if self.sources is None:
+                manifest = self._latest_manifest()
+                if isinstance(manifest.get("sources"), list):
+                    self.sources = [Path(s) for s in manifest["sources"]]
+                    self.excluded = set(manifest.get("excluded", []))
+                else:
+                    self.sources = [BUILTIN_CORPUS]
+            elif not rebuild:
+                self._latest_manifest()  # recovers a damaged manifest from its backup
+            self.sources = [s.resolve() for s in self.sources]
+            self.build_seconds = None
+            self._sync(self.sources, self.excluded, rebuild=rebuild, strict=self._explicit)
 
     def build(self, hashes: dict[str, str] | None = None) -> StoredIndex:
         """Read, chunk and embed every document and save the index (atomically); it becomes current."""
@@ -172,7 +228,7 @@ class QA:
 
         Nothing changes (neither the files on disk nor this object) unless the new index was saved.
         """
-        with self._lock, build_lock(self.index_dir):
+        with self._lock, build_lock(self.index_dir) as writable:
             start = time.perf_counter()
             hashes = self._source_hashes(sources, excluded, strict=strict)
             stored = self._stored(rebuild)
@@ -182,11 +238,16 @@ class QA:
                 if self._state is None or self._state[0] is not stored:
                     self._activate(stored)
             else:
+                if not writable:
+                    raise ReadOnlyIndexError(
+                        f"the index in {self.index_dir} is not current (or missing) and the folder "
+                        f"cannot be written; update it where it is writable (`python -m qa index`)")
                 new, report = self._update(stored, hashes, sources, excluded, strict, parsed or {})
                 written = new.save(self.index_dir)
                 self._activate(StoredIndex(manifest=written, chunks=new.chunks, vectors=new.vectors))
                 self.build_seconds = time.perf_counter() - start
             self.sources, self.excluded = list(sources), set(excluded)
+            self._remember_manifest()
             report["seconds"] = round(time.perf_counter() - start, 3)
             self.last_update = report
             return report
@@ -213,7 +274,7 @@ class QA:
             try:
                 doc = parsed.get(path)
                 if doc is None or doc.sha256 != hashes[path]:
-                    doc = read_document(Path(path), tokenizer=default_tokenizer())
+                    doc = read_isolated(Path(path))  # time and memory limited, never fatal
             except SourceError as e:
                 log.warning("skipped %s", e)
                 skipped[path] = {"sha256": hashes[path], "reason": str(e)}
@@ -309,7 +370,9 @@ class QA:
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        with self._lock:
+        # The change applies to the last committed index, whoever committed it.
+        with self._lock, build_lock(self.index_dir):
+            self._catch_up()
             return self._add(paths, dict(parsed or {}))
 
     def _add(self, paths, parsed: dict[str, Document]) -> dict:
@@ -326,7 +389,7 @@ class QA:
                 indexed = self._state[0].manifest.get("files", {}).get(str(path)) if self._state else None
                 # parsed first, unless this version is indexed already (a scan is OCR'd once)
                 if str(path) not in parsed and indexed != file_sha256(path):
-                    parsed[str(path)] = read_document(path, tokenizer=default_tokenizer())
+                    parsed[str(path)] = read_isolated(path)
             excluded = {e for e in excluded if not (e == str(path) or Path(e).is_relative_to(path))}
             if path not in new_sources:
                 new_sources.append(path)
@@ -340,7 +403,8 @@ class QA:
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        with self._lock:
+        with self._lock, build_lock(self.index_dir):
+            self._catch_up()
             return self._remove(paths)
 
     def _remove(self, paths) -> dict:
@@ -361,14 +425,28 @@ class QA:
         return self._sync(sources, excluded)
 
     def refresh(self) -> bool:
-        """Pick up an index another process updated (e.g. `python -m qa add`); True if it changed."""
+        """Pick up an index another process updated (e.g. `python -m qa add`); True if it changed.
+
+        Cheap when nothing changed (one stat of the manifest), so servers call it per request.
+        While this process is updating the index it returns False at once: the update swaps in
+        the latest index itself.
+        """
         try:
-            manifest = read_manifest(self.index_dir)
-        except (FileNotFoundError, IndexCorruptError):
+            st = os.stat(self.index_dir / MANIFEST)
+        except OSError:
             return False
-        if self._state is not None and manifest.get("build") == self._state[0].manifest.get("build"):
+        if (st.st_mtime_ns, st.st_size, st.st_ino) == self._manifest_seen:
             return False
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            try:
+                manifest = read_manifest(self.index_dir)
+            except (FileNotFoundError, IndexCorruptError):
+                return False
+            if self._state is not None and manifest.get("build") == self._state[0].manifest.get("build"):
+                self._manifest_seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+                return False
             try:
                 stored = StoredIndex.load(self.index_dir)
             except (FileNotFoundError, IndexCorruptError) as e:
@@ -379,7 +457,10 @@ class QA:
             self.sources = [Path(s) for s in stored.manifest.get("sources", [])]
             self.excluded = set(stored.manifest.get("excluded", []))
             self._activate(stored)
+            self._manifest_seen = (st.st_mtime_ns, st.st_size, st.st_ino)
             return True
+        finally:
+            self._lock.release()
 
     def skipped(self) -> list[dict]:
         """Files of the knowledge base that could not be read: [{"path", "reason"}]."""

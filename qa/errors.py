@@ -23,3 +23,41 @@ class ModelError(QAError):
 
 class QuestionError(QAError):
     """The question cannot be answered as given (empty, too long, not text)."""
+
+
+class UnsafeBindError(QAError):
+    """The server would expose endpoints that change data on a network address without a token."""
+
+
+class ManifestDamagedError(IndexCorruptError):
+    """manifest.json is unreadable or of the wrong shape (and no usable backup was found)."""
+
+
+class DiskFullError(QAError):
+    """A write failed because the disk is full; nothing was changed (partial files were removed)."""
+
+
+class ReadOnlyIndexError(QAError):
+    """The index must be updated but its folder cannot be written (read-only file system, no permission)."""
+
+
+class ParseLimitError(SourceError):
+    """A document took longer than the time limit, or more memory than the cap, to parse."""
+
+
+class UploadError(QAError):
+    """An uploaded file is refused (type, size, name or content); the message says why, in Chinese.
+
+    `code` names the reason for an API: "too_large" (HTTP 413), "unsupported_type" (415),
+    "disk_full" (507), "bad_name", "empty", "bad_content" or "unreadable" (422).
+    """
+
+    STATUS = {"too_large": 413, "unsupported_type": 415, "disk_full": 507}
+
+    def __init__(self, message: str, code: str = "bad_content"):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def http_status(self) -> int:
+        return self.STATUS.get(self.code, 422)

@@ -123,14 +123,14 @@ def decode_text(data: bytes, name: str = "<bytes>") -> str:
         raise SourceError(f"{name}: file is empty")
     if b"\x00" in data[:8192]:
         raise SourceError(f"{name}: looks like a binary file (NUL bytes), not text")
-    for encoding in ("utf-8-sig", "gb18030"):
+    for encoding in ("utf-8-sig", _legacy_chinese_encoding(data)):
         try:
             text = data.decode(encoding)
             break
         except UnicodeDecodeError:
             continue
     else:
-        raise SourceError(f"{name}: not UTF-8 or GB18030 text")
+        raise SourceError(f"{name}: not UTF-8, GB18030 or Big5 text")
     sample = text[:4096]
     if sample and len(_CONTROL.findall(sample)) / len(sample) > 0.05:
         raise SourceError(f"{name}: looks like a binary file (control characters), not text")
@@ -140,6 +140,22 @@ def decode_text(data: bytes, name: str = "<bytes>") -> str:
 def format_of(path) -> str:
     """The format name of a file by its suffix (SUFFIX_FORMATS); unknown suffixes are tried as text."""
     return SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
+
+
+def _legacy_chinese_encoding(data: bytes) -> str:
+    """GB18030 (simplified) unless the bytes are Big5 (traditional): Big5 bytes mostly decode as
+    GB18030 too, as mojibake, so charset-normalizer tells them apart (on enough text to judge)."""
+    if len(data) >= 32:
+        try:
+            data.decode("big5")
+        except UnicodeDecodeError:
+            return "gb18030"
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+        if best is not None and best.encoding in ("big5", "cp950", "big5hkscs"):
+            return "big5hkscs"
+    return "gb18030"
 
 
 def find_source_files(sources) -> list[Path]:

@@ -10,6 +10,7 @@ message for people and changes nothing, neither the folder nor the index.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -19,15 +20,20 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from .errors import QAError, SourceError
+from .errors import DiskFullError, SourceError, UploadError
 from .formats import SUFFIX_FORMATS, format_of
-from .ingest import decode_text, parse_bytes
-from .terms import default_tokenizer
+from .ingest import decode_text
+from .parse_worker import parse_isolated
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: A .docx is a zip: refuse packages that would inflate beyond this (zip bombs).
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_NAME_CHARS = 120
+#: File systems allow 255 bytes a name; the stem is cut (at a character) to leave room for the
+#: suffix and for the hidden temporary names an upload goes through.
+MAX_NAME_BYTES = 200
+#: Most text one uploaded document may hold (characters): embedding it must take under a minute.
+MAX_UPLOAD_CHARS = 1_000_000
 ALLOWED_SUFFIXES = tuple(SUFFIX_FORMATS)
 
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -35,24 +41,6 @@ _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"MZ", b"\x7fELF",
                  b"\xd0\xcf\x11\xe0", b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b")
 _upload_lock = threading.Lock()
-
-
-class UploadError(QAError):
-    """An uploaded file is refused (type, size, name or content); the message says why, in Chinese.
-
-    `code` names the reason for an API: "too_large" (HTTP 413), "unsupported_type" (415),
-    "bad_name", "empty", "bad_content" or "unreadable" (422).
-    """
-
-    STATUS = {"too_large": 413, "unsupported_type": 415}
-
-    def __init__(self, message: str, code: str = "bad_content"):
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def http_status(self) -> int:
-        return self.STATUS.get(self.code, 422)
 
 
 def sanitize_filename(name: str) -> str:
@@ -74,7 +62,10 @@ def sanitize_filename(name: str) -> str:
         shown = f".{suffix}" if suffix else "（无扩展名）"
         raise UploadError(f"不支持的文件类型 {shown}；支持：{' '.join(ALLOWED_SUFFIXES)}", "unsupported_type")
     stem = stem.strip(" .")[: MAX_NAME_CHARS] or "document"
-    return f"{stem}.{suffix}"
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8")) - 1
+    while len(stem.encode("utf-8")) > room:
+        stem = stem[:-1]
+    return f"{stem.rstrip(' .') or 'document'}.{suffix}"
 
 
 def _read_upload(data) -> bytes:
@@ -91,6 +82,11 @@ def _read_upload(data) -> bytes:
     if hasattr(data, "read"):
         return data.read(MAX_UPLOAD_BYTES + 1)
     raise UploadError("无法读取上传的文件", "unreadable")
+
+
+def too_much_text(name: str, chars: int) -> str:
+    return (f"{name}：文字太多（{chars} 字，上限 {MAX_UPLOAD_CHARS} 字），未加入知识库；"
+            f"请拆成几个较小的文档")
 
 
 def sniff(data: bytes, name: str) -> None:
@@ -129,9 +125,13 @@ def sniff(data: bytes, name: str) -> None:
         try:
             text = decode_text(data, name)
         except SourceError as e:
-            raise UploadError(f"{name}：无法作为文本读取（需 UTF-8 或 GB18030/GBK 编码）：{e}") from e
+            raise UploadError(f"{name}：无法作为文本读取（需 UTF-8、GB18030/GBK 或 Big5 编码）：{e}") from e
         if fmt == "html" and "<" not in text:
             raise UploadError(f"{name}：不是 HTML 文件（没有标签）")
+        if fmt != "html":
+            chars = len(text) - sum(text.count(c) for c in " \n\t\r\u3000")
+            if chars > MAX_UPLOAD_CHARS:  # refused before the (long) parse
+                raise UploadError(too_much_text(name, chars), "too_large")
 
 
 def save_upload(qa, filename: str, data) -> dict:
@@ -155,11 +155,14 @@ def save_upload(qa, filename: str, data) -> dict:
     if dest.parent != kb_dir:  # belt and braces: the sanitised name has no separators
         raise UploadError("文件名无效", "bad_name")
     try:
-        doc = parse_bytes(raw, str(dest), tokenizer=default_tokenizer())
+        doc = parse_isolated(raw, str(dest))  # time and memory limited, in a worker process
     except SourceError as e:
         raise UploadError(f"{name}：无法读取，未加入知识库。原因：{e}", "unreadable") from e
     if not doc.paragraphs:
         raise UploadError(f"{name}：没有可检索的文字", "unreadable")
+    chars = sum(len(p.text) for p in doc.paragraphs)
+    if chars > MAX_UPLOAD_CHARS:
+        raise UploadError(too_much_text(name, chars), "too_large")
     with _upload_lock:
         kb_dir.mkdir(parents=True, exist_ok=True)
         tmp = kb_dir / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: folder scans skip it
@@ -171,11 +174,11 @@ def save_upload(qa, filename: str, data) -> dict:
                 f.flush()
                 os.fsync(f.fileno())
             if replaced:
-                backup = kb_dir / f".backup-{uuid.uuid4().hex}-{name}"
+                backup = kb_dir / f".backup-{uuid.uuid4().hex}.tmp"  # hidden, and short: names count bytes
                 os.replace(dest, backup)
             os.replace(tmp, dest)
             report = qa.add([dest], parsed={str(dest): doc})
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             if backup is not None:
@@ -184,6 +187,12 @@ def save_upload(qa, filename: str, data) -> dict:
             elif not replaced:
                 with contextlib.suppress(OSError):
                     dest.unlink()
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise UploadError(f"{name}：磁盘已满（disk full），未加入知识库；原有索引不变",
+                                  "disk_full") from e
+            if isinstance(e, DiskFullError):
+                raise UploadError(f"{name}：磁盘已满（disk full），未加入知识库；原有索引不变：{e}",
+                                  "disk_full") from e
             raise
         if backup is not None:
             with contextlib.suppress(OSError):
@@ -208,6 +217,11 @@ def delete_document(qa, path) -> dict:
         target = kb_dir / target.name
     target = target.resolve()
     with _upload_lock:
+        if target.parent == kb_dir and target.is_file() and str(target) in stray_uploads(qa):
+            # In the folder but not in the index (an upload cut off by a crash): just delete it.
+            target.unlink()
+            return {"path": str(target), "deleted_file": True, "report": {"removed": [], "unchanged": len(
+                qa.documents())}}
         report = qa.remove([target])
         deleted = False
         if target.parent == kb_dir and target.is_file():
@@ -216,8 +230,21 @@ def delete_document(qa, path) -> dict:
     return {"path": str(target), "deleted_file": deleted, "report": report}
 
 
+def stray_uploads(qa) -> list[str]:
+    """Files in the knowledge-base folder that the index neither holds nor lists as skipped (an
+    upload whose indexing was cut off): listed so that they can be deleted."""
+    kb_dir = Path(qa.kb_dir)
+    if not kb_dir.is_dir():
+        return []
+    known = {d["path"] for d in qa.documents()} | {s["path"] for s in qa.skipped()}
+    return sorted(str(p.resolve()) for p in kb_dir.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in ALLOWED_SUFFIXES
+                  and str(p.resolve()) not in known)
+
+
 def list_documents(qa) -> dict:
     """What the knowledge base holds: {"documents": qa.documents(), "skipped": qa.skipped(),
-    "kb_dir": folder uploads go to, "max_upload_bytes", "formats": accepted suffixes}."""
-    return {"documents": qa.documents(), "skipped": qa.skipped(), "kb_dir": str(qa.kb_dir),
-            "max_upload_bytes": MAX_UPLOAD_BYTES, "formats": list(ALLOWED_SUFFIXES)}
+    "unindexed": stray_uploads(qa), "kb_dir": folder uploads go to, "max_upload_bytes",
+    "formats": accepted suffixes}."""
+    return {"documents": qa.documents(), "skipped": qa.skipped(), "unindexed": stray_uploads(qa),
+            "kb_dir": str(qa.kb_dir), "max_upload_bytes": MAX_UPLOAD_BYTES, "formats": list(ALLOWED_SUFFIXES)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -29,8 +28,9 @@ from starlette.datastructures import UploadFile as StarletteUploadFile  # noqa: 
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .config import MAX_QUESTION_CHARS  # noqa: E402
-from .errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError  # noqa: E402
+from .errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError, UnsafeBindError  # noqa: E402, E501
 from .kb import MAX_UPLOAD_BYTES, delete_document, save_upload  # noqa: E402
+from .webguard import BODY_TIMEOUT, RequestGuard, allowed_hosts, too_large  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ DEFAULT_PORT = 7860
 MAX_BODY_BYTES = 64 * 1024
 #: Largest body POST /api/documents reads: the 20 MB file plus room for the multipart framing.
 MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
+#: Largest request body of Gradio's JSON routes (a chat's whole history is sent with each question).
+MAX_GRADIO_BODY_BYTES = 1024 * 1024
 #: Largest k accepted; the engine never returns more than 50 passages anyway.
 MAX_K = 50
 
@@ -50,10 +52,6 @@ ERROR_STATUS: dict[type[QAError], int] = {
     IndexCorruptError: 503,
     ModelError: 503,
 }
-
-
-class UnsafeBindError(QAError):
-    """The server would expose endpoints that change data on a network address without a token."""
 
 
 # ----- settings and the bind/token rule -----
@@ -73,7 +71,11 @@ class Settings:
     port: int = DEFAULT_PORT
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
+    #: Host names requests may carry besides loopback names and the bound address ("*": any).
+    allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = MAX_BODY_BYTES
+    #: Seconds a request body may stall before the request is dropped (408).
+    body_timeout: float = BODY_TIMEOUT
     # Query work is CPU-bound: more threads than cores only add queueing and GIL contention.
     threads: int = field(default_factory=_cpu_count)
 
@@ -82,7 +84,8 @@ class Settings:
 
 
 def settings_from_env(**overrides) -> Settings:
-    """Settings from the environment: QA_API_TOKEN, QA_CORS_ORIGINS (comma-separated), QA_API_THREADS."""
+    """Settings from the environment: QA_API_TOKEN, QA_CORS_ORIGINS and QA_ALLOWED_HOSTS
+    (comma-separated), QA_API_THREADS."""
     env: dict = {}
     token = (os.environ.get("QA_API_TOKEN") or "").strip()
     if token:
@@ -90,6 +93,9 @@ def settings_from_env(**overrides) -> Settings:
     origins = tuple(o.strip() for o in (os.environ.get("QA_CORS_ORIGINS") or "").split(",") if o.strip())
     if origins:
         env["cors_origins"] = origins
+    hosts = tuple(h.strip() for h in (os.environ.get("QA_ALLOWED_HOSTS") or "").split(",") if h.strip())
+    if hosts:
+        env["allowed_hosts"] = hosts
     if (os.environ.get("QA_API_THREADS") or "").strip().isdigit():
         env["threads"] = max(1, int(os.environ["QA_API_THREADS"]))
     env.update({k: v for k, v in overrides.items() if v is not None})
@@ -386,58 +392,7 @@ async def _on_qa_error(request: Request, exc: QAError) -> JSONResponse:
 
 
 def _too_large(limit: int) -> str:
-    return f"the request body is too large (at most {limit} bytes)"
-
-
-class BodyLimit:
-    """ASGI middleware: request bodies under `prefix` larger than `limit` bytes get a JSON 413.
-
-    `larger` raises the limit for some routes, {(method, path): bytes} (the upload route).
-    Gradio's own routes are left to Gradio (its uploads have their own max_file_size).
-    """
-
-    def __init__(self, app, limit: int, prefix: str, larger: dict[tuple[str, str], int] | None = None):
-        self.app, self.limit, self.prefix, self.larger = app, limit, prefix, dict(larger or {})
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            return await self.app(scope, receive, send)
-        limit = self.larger.get((scope.get("method", ""), scope["path"].rstrip("/")), self.limit)
-        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            # Refused before reading a byte: a client must not make us buffer a huge body.
-            return await self._refuse(send, limit)
-        seen = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:  # chunked bodies declare no length: count as they arrive
-                    raise HTTPException(413, _too_large(limit))
-            return message
-
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except HTTPException as e:
-            if e.status_code != 413 or started:
-                raise
-            await self._refuse(send, limit)
-
-    @staticmethod
-    async def _refuse(send, limit: int):
-        body = json.dumps({"detail": _too_large(limit), "errors": []}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    return too_large(limit)
 
 
 # ----- the app -----
@@ -487,14 +442,22 @@ def create_app(qa, demo=None, settings: Settings | None = None,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, prefix="/api/",
-                       larger={("POST", "/api/documents"): MAX_UPLOAD_BODY_BYTES})
+    # Outermost (added last): Host, Origin, Gradio's upload rule and every route's body limit.
+    app.add_middleware(RequestGuard, hosts=allowed_hosts(settings.host, settings.allowed_hosts),
+                       origins=settings.cors_origins, default_limit=MAX_GRADIO_BODY_BYTES,
+                       limits=[("POST", "/api/documents", MAX_UPLOAD_BODY_BYTES),
+                               ("*", "/api/", settings.max_body_bytes),
+                               ("*", "/gradio_api/upload", MAX_UPLOAD_BODY_BYTES)],
+                       upload_open=is_loopback(settings.host), token=settings.token,
+                       body_timeout=settings.body_timeout,
+                       uploaded=(lambda: demo.upload_file_set) if demo is not None else None)
     api = APIRouter(prefix="/api")
 
     def ready_qa(request: Request):
         current = request.app.state.qa
         if current is None:
             raise HTTPException(503, "the index is still loading; try again in a few seconds")
+        _refresh(current)
         return current
 
     @api.post("/ask", response_model=AskResponse, responses=_errors(400, 413, 422, 503),
@@ -518,6 +481,8 @@ def create_app(qa, demo=None, settings: Settings | None = None,
              summary="Ready or not, model and index size")
     async def health(request: Request):
         current = request.app.state.qa
+        if current is not None:
+            _refresh(current)
         try:
             manifest = current.manifest if current is not None else None
         except Exception:  # noqa: BLE001 - a half-loaded engine is "not ready", whatever broke
@@ -606,6 +571,17 @@ def create_app(qa, demo=None, settings: Settings | None = None,
     return app
 
 
+def _refresh(qa) -> None:
+    """Answer from the current knowledge base: another process (python -m qa add) may have changed
+    it. One stat of the manifest when nothing changed."""
+    refresh = getattr(qa, "refresh", None)
+    if refresh is not None:
+        try:
+            refresh()
+        except Exception:  # noqa: BLE001 - a failed refresh keeps the index in use answering
+            log.exception("could not refresh the index")
+
+
 def _document_named(qa, name: str) -> str:
     """Path of the document with file name `name`, uploads first; HTTP 404 if none, 409 if ambiguous."""
     kb_dir = Path(qa.kb_dir).resolve()
@@ -614,6 +590,10 @@ def _document_named(qa, name: str) -> str:
     if uploaded:
         return uploaded[0]
     if not paths:
+        from .kb import stray_uploads  # in the folder, not in the index: still deletable
+        stray = [p for p in stray_uploads(qa) if Path(p).name == name]
+        if stray:
+            return stray[0]
         raise HTTPException(404, f"no document named {name!r} in the knowledge base (see GET /api/documents)")
     if len(paths) > 1:
         raise HTTPException(409, f"several documents are named {name!r}: {', '.join(paths)}")
@@ -638,8 +618,31 @@ def build_server(app: FastAPI, log_level: str = "info"):
         log.warning("listening on %s: other machines can reach this server", settings.host)
     # No access log: one line per question costs more than the HTTP layer itself under load.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False,
-                            log_level=log_level, timeout_graceful_shutdown=5)
+                            log_level=log_level, timeout_graceful_shutdown=5,
+                            http=header_timeout_protocol(settings.body_timeout))
     return uvicorn.Server(config)
+
+
+def header_timeout_protocol(seconds: float):
+    """uvicorn's HTTP protocol, closing a connection whose first request's headers are not
+    complete after `seconds` (uvicorn itself would hold it open forever: a slow-loris client
+    could tie up connections one byte at a time)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:  # no httptools: the h11 implementation
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
+
+    class HeaderTimeoutProtocol(Base):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.loop.call_later(seconds, self._headers_overdue)
+
+        def _headers_overdue(self) -> None:
+            if self.cycle is None and self.transport is not None and not self.transport.is_closing():
+                log.warning("closed a connection: request headers incomplete after %.0f s", seconds)
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
 
 
 def serve(qa, demo=None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,

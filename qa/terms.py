@@ -278,6 +278,10 @@ class Tokenizer:
     def known(self, word: str) -> bool:
         return word in self.terms or self._jieba.FREQ.get(word, 0) > 0
 
+    def starts_word(self, text: str) -> bool:
+        """Whether some dictionary word starts with `text` (jieba keeps every prefix of a word)."""
+        return text in self._jieba.FREQ
+
     def word_freq(self, word: str) -> int:
         """How common the word is in general Chinese: jieba's own dictionary count (the corpus
         terms added to this tokenizer's dictionary only to keep them whole do not count)."""

@@ -333,7 +333,7 @@ def _damage(index_dir: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["truncate-faiss", "truncate-chunks", "delete-faiss", "delete-chunks",
-                                 "garbage-manifest", "empty-manifest", "other-format-version"])
+                                 "other-format-version"])
 def test_damaged_index_is_rebuilt_and_answers_still_work(small_qa, corpus, tmp_path, encode_calls, how):
     index_dir = tmp_path / "index"
     _damage(index_dir, how)
@@ -344,6 +344,17 @@ def test_damaged_index_is_rebuilt_and_answers_still_work(small_qa, corpus, tmp_p
     answer = qa.ask("桂花苑的充电桩在哪里？")
     assert answer.found and Path(answer.best.citation.path).name == "parking.txt"
     assert StoredIndex.load(index_dir).manifest["format_version"] == FORMAT_VERSION
+
+
+@pytest.mark.parametrize("how", ["garbage-manifest", "empty-manifest"])
+def test_damaged_manifest_is_recovered_from_its_backup_without_embedding(small_qa, corpus, tmp_path,
+                                                                       encode_calls, how):
+    index_dir = tmp_path / "index"
+    _damage(index_dir, how)
+    qa = QA(sources=[corpus], index_dir=index_dir)
+    assert embedded(encode_calls) == 0 and qa.build_seconds is None
+    assert [c.id for c in qa.chunks] == [c.id for c in small_qa.chunks]
+    assert StoredIndex.load(index_dir).manifest["build"] == small_qa.manifest["build"]  # restored
 
 
 def test_leftovers_of_a_crashed_build_are_ignored_then_cleaned(small_qa, corpus, tmp_path, encode_calls):

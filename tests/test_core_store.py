@@ -16,7 +16,7 @@ from qa.chunk import chunk_documents
 from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, Config
 from qa.errors import IndexCorruptError
 from qa.ingest import read_document
-from qa.store import MANIFEST, StoredIndex, build_lock, read_manifest, remove_unreferenced
+from qa.store import BACKUP, MANIFEST, StoredIndex, build_lock, read_manifest, remove_unreferenced
 from qa.vectors import build_vector_index, search
 
 
@@ -62,7 +62,7 @@ def test_saved_manifest_records_version_checksums_and_counts(stored, tmp_path):
 def test_index_files_are_json_and_faiss_never_pickle(stored, tmp_path):
     stored.save(tmp_path)
     vec_path, chunk_path = data_files(tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {MANIFEST, vec_path.name, chunk_path.name}
+    assert {p.name for p in tmp_path.iterdir()} == {MANIFEST, BACKUP, vec_path.name, chunk_path.name}
     json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
     rows = [json.loads(line) for line in chunk_path.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == len(stored.chunks) and all(isinstance(r, dict) for r in rows)

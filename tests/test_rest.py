@@ -32,7 +32,7 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture(scope="module")
 def client(qa_builtin):
-    with TestClient(create_app(qa_builtin, settings=Settings())) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(qa_builtin, settings=Settings())) as c:
         yield c
 
 
@@ -216,19 +216,19 @@ class StubQA:
 ])
 def test_engine_errors_map_to_statuses(error, status):
     assert ERROR_STATUS[type(error)] == status
-    with TestClient(create_app(StubQA(error), settings=Settings())) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(StubQA(error), settings=Settings())) as c:
         assert_error(c.post("/api/ask", json={"question": Q_PARTY}), status, str(error))
 
 
 def test_engine_bug_is_a_json_500(caplog):
-    with TestClient(create_app(StubQA(KeyError("bug")), settings=Settings()),
+    with TestClient(base_url="http://127.0.0.1", app=create_app(StubQA(KeyError("bug")), settings=Settings()),
                     raise_server_exceptions=False) as c:
         assert_error(c.post("/api/ask", json={"question": Q_PARTY}), 500, "internal error")
     assert "unexpected error on POST /api/ask" in caplog.text
 
 
 def test_not_ready_without_an_engine():
-    with TestClient(create_app(None, settings=Settings())) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(None, settings=Settings())) as c:
         r = c.get("/api/health")
         assert r.status_code == 503 and r.json()["ready"] is False and r.json()["status"] == "not ready"
         assert_error(c.post("/api/ask", json={"question": Q_PARTY}), 503, "loading")
@@ -239,12 +239,12 @@ def test_not_ready_without_an_engine():
 
 def test_cors_is_off_unless_configured(qa_builtin, monkeypatch):
     origin = {"origin": "https://example.org"}
-    with TestClient(create_app(qa_builtin, settings=Settings())) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(qa_builtin, settings=Settings())) as c:
         assert "access-control-allow-origin" not in c.get("/api/health", headers=origin).headers
     monkeypatch.setenv("QA_CORS_ORIGINS", "https://example.org, https://other.example")
     settings = settings_from_env()
     assert settings.cors_origins == ("https://example.org", "https://other.example")
-    with TestClient(create_app(qa_builtin, settings=settings)) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(qa_builtin, settings=settings)) as c:
         assert c.get("/api/health", headers=origin).headers["access-control-allow-origin"] == origin["origin"]
         assert "access-control-allow-origin" not in c.get(
             "/api/health", headers={"origin": "https://evil.example"}).headers
@@ -288,7 +288,7 @@ def test_write_routes_need_a_token_off_loopback(qa_builtin):
     assert write_routes(app) == ["POST /api/documents", "DELETE /api/documents/{name}",
                                  "POST /api/test-write"]
     assert "POST /api/ask" not in write_routes(app)  # /api/ask only reads
-    with TestClient(app) as c:
+    with TestClient(base_url="http://127.0.0.1", app=app) as c:
         assert_error(c.post("/api/test-write"), 403, "QA_API_TOKEN is not set")
     assert state["changed"] == 0
     with pytest.raises(UnsafeBindError, match="QA_API_TOKEN"):
@@ -298,7 +298,7 @@ def test_write_routes_need_a_token_off_loopback(qa_builtin):
 def test_write_routes_check_the_token(qa_builtin):
     app, state = _app_with_a_write_route(qa_builtin, Settings(host="0.0.0.0", token="s3cret-token"))
     build_server(app)  # a token is configured: allowed to start
-    with TestClient(app) as c:
+    with TestClient(base_url="http://127.0.0.1", app=app) as c:
         assert_error(c.post("/api/test-write"), 401, "Bearer")
         wrong = c.post("/api/test-write", headers={"Authorization": "Bearer s3cret-tokeN"})
         assert_error(wrong, 401, "wrong token")
@@ -310,7 +310,7 @@ def test_write_routes_check_the_token(qa_builtin):
 
 def test_writes_on_loopback_without_token(qa_builtin):
     app, state = _app_with_a_write_route(qa_builtin, Settings())
-    with TestClient(app) as c:
+    with TestClient(base_url="http://127.0.0.1", app=app) as c:
         assert c.post("/api/test-write").status_code == 200
     assert state["changed"] == 1
 

@@ -31,7 +31,7 @@ def kb_qa(small_kb):
 
 @pytest.fixture(scope="module")
 def client(kb_qa):
-    with TestClient(create_app(kb_qa, settings=Settings())) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(kb_qa, settings=Settings())) as c:
         yield c
 
 
@@ -225,7 +225,7 @@ def test_deleting_a_document_outside_the_upload_folder_keeps_its_file(client, kb
 
 
 def test_write_routes_need_the_token_when_one_is_set(kb_qa):
-    with TestClient(create_app(kb_qa, settings=Settings(token=TOKEN))) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(kb_qa, settings=Settings(token=TOKEN))) as c:
         for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 401),
                                 ({"Authorization": f"Basic {TOKEN}"}, 401)):
             assert upload(c, "令牌.txt", "令牌测试。\n".encode(), headers).status_code == status
@@ -241,7 +241,7 @@ def test_write_routes_need_the_token_when_one_is_set(kb_qa):
 def test_off_loopback_without_a_token_writes_are_refused_and_the_server_will_not_start(kb_qa):
     app = create_app(kb_qa, settings=Settings(host="0.0.0.0"))
     assert write_routes(app) == WRITES
-    with TestClient(app) as c:
+    with TestClient(base_url="http://127.0.0.1", app=app) as c:
         r = upload(c, "公开.txt", "不应写入。\n".encode())
         assert r.status_code == 403 and "QA_API_TOKEN is not set" in r.json()["detail"]
         assert c.delete("/api/documents/图书室.txt").status_code == 403
@@ -281,7 +281,7 @@ def test_wrong_methods_are_405_with_gradio_mounted(kb_qa):
 
     with gr.Blocks(analytics_enabled=False) as demo:
         gr.Textbox()
-    with TestClient(create_app(kb_qa, demo, settings=Settings())) as c:
+    with TestClient(base_url="http://127.0.0.1", app=create_app(kb_qa, demo, settings=Settings())) as c:
         # The mount at "/" would answer these with Gradio's 404; route templates count too.
         r = c.get("/api/documents/图书室.txt")
         assert r.status_code == 405 and r.headers["allow"] == "DELETE"

@@ -1,0 +1,204 @@
+"""Hardening of the served app (issue 13): server files, other sites, Gradio's upload and JSON
+routes, stalled bodies, non-text questions. Each test is one attack that worked before."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from qa.server import MAX_GRADIO_BODY_BYTES, MAX_UPLOAD_BODY_BYTES, Settings, create_app
+from qa.webguard import BODY_TIMEOUT, allowed_hosts, foreign_paths
+
+LOCAL = "http://127.0.0.1"
+BASE = "阅览室每周一闭馆整理图书，其余时间上午九点开放。\n"
+SECRET = "机密口令是青蛙七号，绝不外传。"
+
+
+@pytest.fixture(scope="module")
+def kb_qa(small_kb):
+    return small_kb("阅览室.txt", BASE)
+
+
+@pytest.fixture(scope="module")
+def served(kb_qa, serve_app):
+    """The app as app.py serves it (REST + Gradio page) on a loopback port."""
+    import app
+
+    demo = app.build_demo(kb_qa, warm=False)
+    return serve_app(create_app(kb_qa, demo, Settings(port=0),
+                                gradio_options={"max_file_size": MAX_UPLOAD_BODY_BYTES}))
+
+
+@pytest.fixture(scope="module")
+def client(kb_qa):
+    with TestClient(create_app(kb_qa, settings=Settings()), base_url=LOCAL) as c:
+        yield c
+
+
+NOTE = "借书证丢失要及时挂失补办。\n".encode()
+
+
+def upload(client, name="笔记.txt", data=NOTE, headers=None):
+    return client.post("/api/documents", files={"file": (name, data, "text/plain")}, headers=headers or {})
+
+
+def gradio_call(url: str, api_name: str, data: list, headers: dict | None = None) -> httpx.Response:
+    return httpx.post(f"{url.rstrip('/')}/gradio_api/call/{api_name}", json={"data": data},
+                      headers=headers or {}, timeout=30)
+
+
+# ----- 1. server files through Gradio's kb_upload -----
+
+@pytest.mark.parametrize("as_given", ["absolute", "relative"])
+def test_a_gradio_call_naming_a_server_file_is_refused(served, kb_qa, tmp_path, as_given):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET + "\n", encoding="utf-8")
+    path = str(secret) if as_given == "absolute" else "../../../../../../.." + str(secret)
+    posted = gradio_call(served, "kb_upload", [[{"path": path, "meta": {"_type": "gradio.FileData"}}]])
+    assert posted.status_code == 403, posted.text
+    if posted.status_code == 200:  # let the event run before looking
+        httpx.get(f"{served}/gradio_api/call/kb_upload/{posted.json()['event_id']}", timeout=60)
+    kb_qa.refresh()
+    assert not any("secret" in Path(d["path"]).name for d in kb_qa.documents())
+    assert SECRET not in " ".join(h.text for h in kb_qa.ask("机密口令是什么？").hits)
+
+
+def test_a_path_without_file_metadata_is_refused_too(served, tmp_path):
+    secret = tmp_path / "secret2.txt"
+    secret.write_text(SECRET, encoding="utf-8")
+    assert gradio_call(served, "kb_upload", [[{"path": str(secret)}]]).status_code == 403
+
+
+def test_foreign_paths_finds_nested_paths_that_were_not_uploaded():
+    body = json.dumps({"data": [[{"path": "/tmp/gradio/a/x.txt"},
+                                 {"x": [{"path": "/etc/passwd"}]}]]}).encode()
+    assert foreign_paths(body, {"/tmp/gradio/a/x.txt"}) == ["/etc/passwd"]
+    assert foreign_paths(b"not json", set()) == []
+
+
+def test_kb_upload_accepts_only_files_gradio_received():
+    import app
+
+    cache = Path("/tmp/gradio-test-cache").resolve()
+    assert not app.is_received_upload("/etc/hostname", {"/etc/hostname"}, cache)  # outside the cache
+    assert not app.is_received_upload(str(cache / "x" / "a.txt"), set(), cache)  # never uploaded
+
+
+# ----- 2. cross-site writes and DNS rebinding -----
+
+def test_a_write_from_another_site_is_refused(client, kb_qa):
+    before = len(kb_qa.documents())
+    r = upload(client, "跨站.txt", headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "another site" in r.json()["detail"]
+    r = client.delete("/api/documents/阅览室.txt", headers={"Origin": "null"})
+    assert r.status_code == 403
+    assert len(kb_qa.documents()) == before
+
+
+def test_a_request_for_another_host_name_is_refused(client):
+    r = client.get("/api/documents", headers={"Host": "rebind.evil.example"})
+    assert r.status_code == 421 and "QA_ALLOWED_HOSTS" in r.json()["detail"]
+    assert upload(client, headers={"Host": "rebind.evil.example:7860"}).status_code == 421
+
+
+def test_same_origin_and_non_browser_writes_still_work(client):
+    r = upload(client, "同源.txt", headers={"Origin": "http://127.0.0.1"})
+    assert r.status_code == 201, r.text
+    assert client.delete("/api/documents/同源.txt").status_code == 200  # no Origin: not a browser
+
+
+def test_allowed_hosts_loopback_by_default_configurable_and_open_on_a_wildcard_bind():
+    assert allowed_hosts("127.0.0.1") >= {"localhost", "127.0.0.1", "::1"}
+    assert "qa.example" in allowed_hosts("127.0.0.1", ["qa.example:7860"])
+    assert allowed_hosts("0.0.0.0") is None and allowed_hosts("127.0.0.1", ["*"]) is None
+
+
+def test_gradio_routes_check_host_and_origin_too(served):
+    r = gradio_call(served, "ask", ["阅览室哪天闭馆？", 1], headers={"Host": "rebind.evil.example"})
+    assert r.status_code == 421
+    r = gradio_call(served, "kb_list", [], headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+
+
+# ----- 3. Gradio's upload route: size limit and write rule -----
+
+def test_gradio_upload_over_the_limit_is_refused_before_it_is_read(served):
+    big = b"x" * (MAX_UPLOAD_BODY_BYTES + 1024)
+    r = httpx.post(f"{served}/gradio_api/upload", files=[("files", ("big.txt", big))], timeout=60)
+    assert r.status_code == 413
+
+
+def test_gradio_upload_needs_the_token_when_the_server_is_public(kb_qa):
+    import app
+
+    demo = app.build_demo(kb_qa, warm=False, writable=False)
+    public = create_app(kb_qa, demo, Settings(host="0.0.0.0", token="tok-123"))
+    with TestClient(public, base_url=LOCAL) as c:
+        files = [("files", ("a.txt", "借书".encode()))]
+        assert c.post("/gradio_api/upload", files=files).status_code == 401
+        ok = c.post("/gradio_api/upload", files=files, headers={"Authorization": "Bearer tok-123"})
+        assert ok.status_code == 200, ok.text
+    open_without_token = create_app(kb_qa, demo, Settings(host="0.0.0.0"))
+    with TestClient(open_without_token, base_url=LOCAL) as c:
+        assert c.post("/gradio_api/upload", files=[("files", ("a.txt", b"x"))]).status_code == 403
+
+
+# ----- 4. one body limit for every route -----
+
+@pytest.mark.parametrize("route", ["/gradio_api/queue/join", "/gradio_api/call/ask",
+                                   "/gradio_api/run/predict"])
+def test_gradio_json_routes_have_a_body_limit(served, route):
+    body = b'{"data": ["' + b"a" * (MAX_GRADIO_BODY_BYTES + 10) + b'"]}'
+    r = httpx.post(served + route, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off(served):
+    def chunks():
+        for _ in range(40):
+            yield b"a" * 65536  # 2.5 MB, no Content-Length
+
+    r = httpx.post(served + "/gradio_api/queue/join", content=chunks(), timeout=30,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_a_partial_body_is_dropped_after_the_timeout(kb_qa, serve_app):
+    url = serve_app(create_app(kb_qa, None, Settings(port=0, body_timeout=1.5)))
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"question\": ")
+        start = time.monotonic()
+        reply = s.recv(4096)
+        assert b" 408 " in reply.split(b"\r\n")[0], reply[:200]
+        assert time.monotonic() - start < 10
+    assert BODY_TIMEOUT <= 30  # the default
+
+
+def test_a_connection_with_partial_headers_is_closed_after_the_timeout(kb_qa, serve_app):
+    url = serve_app(create_app(kb_qa, None, Settings(port=0, body_timeout=1.5)))
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        start = time.monotonic()
+        assert s.recv(4096) == b""  # closed by the server
+        assert time.monotonic() - start < 10
+
+
+# ----- 12. Gradio /ask takes text only -----
+
+@pytest.mark.parametrize("question", [42, ["阅览室哪天闭馆？"], {"q": "阅览室"}])
+def test_gradio_ask_refuses_a_question_that_is_not_text(served, question):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(served, verbose=False)
+    with pytest.raises(AppError, match="文字"):
+        client.predict(question, 1, api_name="/ask")
