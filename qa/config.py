@@ -33,7 +33,7 @@ class Config:
     # Chunking: every sentence is embedded once; BM25 ranks blocks (paragraphs, long ones cut
     # into parts of at most block_chars); a passage is at most max_chars of whole sentences.
     block_chars: int = 1000
-    max_chars: int = 320
+    max_chars: int = 310
     # Block ranking: see retrieve.block_scores for why BM25 is max-normalised and the cosine raw.
     sparse_weight: float = 1.0
     dense_weight: float = 0.5

@@ -177,7 +177,7 @@ class Retriever:
     """
 
     def __init__(self, chunks, vector_index, sparse: SparseIndex, block_keys, sentence_words,
-                 context_words, sparse_weight: float, dense_weight: float, max_chars: int = 300):
+                 context_words, sparse_weight: float, dense_weight: float, max_chars: int = 310):
         self.chunks = list(chunks)
         ids = np.fromiter((c.id for c in self.chunks), dtype=np.int64, count=len(self.chunks))
         self._order = np.argsort(ids)
