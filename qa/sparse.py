@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .terms import PINYIN_MARK, Tokenizer, char_bigrams
+from .terms import PINYIN_MARK, RUN_MARK, Tokenizer, char_bigrams
 
 K1 = 1.2
 B = 0.75
@@ -121,9 +121,12 @@ class SparseIndex:
                 spells one of the corpus' names in pinyin.
         """
         romanized = [t[1:] for t in tokens if t.startswith(PINYIN_MARK) and t in self.vocab]
-        words = list(dict.fromkeys(t for t in tokens if not t.startswith(("#", PINYIN_MARK))
+        words = list(dict.fromkeys(t for t in tokens if not t.startswith(("#", PINYIN_MARK, RUN_MARK))
                                    and (len(t) >= 2 or not t.isascii())
                                    and not (english and t.isascii())))
+        # a run of single characters (林路) is only a guess at a word: it counts when the corpus
+        # has it, character pair by character pair, and is left out otherwise (咋样 is no word)
+        words += [t[1:] for t in tokens if t.startswith(RUN_MARK) and self._pairs_in_vocab(t[1:])]
         if not english and romanized:
             # no dictionary: the share of the question's Latin words that spell a corpus name
             latin = [w for w in words if w.isascii()]

@@ -193,10 +193,14 @@ def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT
             and len(tokenizer.cut_plain(g)) > 1}
 
 
+#: Marks a run of single characters joined (single_runs): a guess at a word, not a search token.
+RUN_MARK = "^"
+
+
 def single_runs(tokens: list[str]) -> list[str]:
     """Runs of two or more consecutive single Chinese characters among a question's words,
-    joined: a name jieba does not know falls apart into characters (林路 -> 林, 路), and the run
-    stands for it where the question's words are weighed (SparseIndex.coverage)."""
+    joined and marked: a name jieba does not know falls apart into characters (林路 -> 林, 路),
+    and the run stands for it where the question's words are weighed (SparseIndex.coverage)."""
     out, run = [], ""
     for t in tokens:
         if t[0] == "#":
@@ -205,10 +209,10 @@ def single_runs(tokens: list[str]) -> list[str]:
             run += t
             continue
         if len(run) > 1:
-            out.append(run)
+            out.append(RUN_MARK + run)
         run = ""
     if len(run) > 1:
-        out.append(run)
+        out.append(RUN_MARK + run)
     return out
 
 

@@ -174,6 +174,28 @@ def test_coverage_is_the_share_of_specific_words_found(tokenizer):
     assert index.coverage([]) == 0.0
 
 
+def test_a_name_cut_into_characters_counts_when_the_corpus_has_its_pairs(tokenizer):
+    from qa.terms import RUN_MARK, single_runs
+
+    assert single_runs(["林", "路", "身兼", "职", "务"]) == [RUN_MARK + "林路", RUN_MARK + "职务"]
+    assert single_runs(["#林路", "林", "身兼", "路"]) == []
+    index = SparseIndex([tokenizer.tokens("业主林路是上海第一个交叉任职的主任。")], tokenizer)
+    with_name = index.coverage(["交叉", RUN_MARK + "林路"])
+    assert with_name == pytest.approx(1.0)
+    # a run the corpus does not have is no evidence either way
+    assert index.coverage(["交叉", RUN_MARK + "咋样"]) == index.coverage(["交叉"])
+    assert RUN_MARK + "林路" not in index.vocab
+
+
+def test_traditional_and_simplified_text_meet_in_one_form(tokenizer):
+    texts = ["新江灣城街道黨工委副書記介紹了「三駕馬車」。", "雍景苑小区出现过停车管理难题。"]
+    index = SparseIndex([tokenizer.tokens(t) for t in texts], tokenizer)
+    simplified = index.scores(tokenizer.query_tokens("新江湾城街道党工委副书记是谁"))
+    traditional = index.scores(tokenizer.query_tokens("停車管理難題"))
+    assert np.argmax(simplified) == 0 and simplified[1] == 0
+    assert np.argmax(traditional) == 1 and traditional[0] == 0
+
+
 def test_empty_sparse_index_scores_nothing(tokenizer):
     index = SparseIndex([], tokenizer)
     assert index.scores(tokenizer.query_tokens("停车")).shape == (0,)
