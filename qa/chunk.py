@@ -38,33 +38,19 @@ class Chunk:
     lines: tuple[tuple[int, int], ...]
     paragraph: int
     sentences: tuple[int, int]
-    # The sentence the window is centred on, where each sentence starts in `text`, and each
-    # sentence's own line ranges: lets retrieval assemble disjoint passages from windows.
-    centre: int = -1
-    starts: tuple[int, ...] = ()
-    sentence_lines: tuple[tuple[tuple[int, int], ...], ...] = ()
     block: int = 0
-
-    def sentence_parts(self) -> list[tuple[int, str, tuple[tuple[int, int], ...]]]:
-        """(sentence index, text, line ranges) of each sentence of the window."""
-        first = self.sentences[0]
-        ends = (*self.starts[1:], len(self.text))
-        return [(first + n, self.text[a:b], self.sentence_lines[n])
-                for n, (a, b) in enumerate(zip(self.starts, ends, strict=True))]
 
     def spanning(self, text: str, lines: tuple[tuple[int, int], ...], sentences: tuple[int, int]) -> Chunk:
         """This chunk with another text, line ranges and sentence span (a passage assembled from
-        windows); like dataclasses.replace, at a third of its cost per answer."""
+        sentences); like dataclasses.replace, at a third of its cost per answer."""
         return Chunk(self.id, self.path, self.source, self.section, text, self.embed_text, lines,
-                     self.paragraph, sentences, self.centre, self.starts, self.sentence_lines, self.block)
+                     self.paragraph, sentences, self.block)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "path": self.path, "source": self.source, "section": self.section,
                 "text": self.text, "embed_text": self.embed_text,
                 "lines": [list(r) for r in self.lines], "paragraph": self.paragraph,
-                "sentences": list(self.sentences), "centre": self.centre, "starts": list(self.starts),
-                "sentence_lines": [[list(r) for r in ls] for ls in self.sentence_lines],
-                "block": self.block}
+                "sentences": list(self.sentences), "block": self.block}
 
     @classmethod
     def from_dict(cls, d: dict) -> Chunk:
@@ -72,9 +58,6 @@ class Chunk:
                    text=d["text"], embed_text=d["embed_text"],
                    lines=tuple((int(a), int(b)) for a, b in d["lines"]),
                    paragraph=int(d["paragraph"]), sentences=tuple(d["sentences"]),
-                   centre=int(d.get("centre", -1)), starts=tuple(int(x) for x in d.get("starts", ())),
-                   sentence_lines=tuple(tuple((int(a), int(b)) for a, b in ls)
-                                        for ls in d.get("sentence_lines", ())),
                    block=int(d.get("block", 0)))
 
 
@@ -207,8 +190,7 @@ def chunk_stream(doc: Document, index: int, paragraphs: tuple[Paragraph, ...], b
         lines = places.lines(start, end)
         chunks.append(Chunk(id=chunk_id(doc.path, lines, sentence), path=doc.path, source=doc.title,
                             section=section, text=sentence, embed_text=sentence.strip(), lines=lines,
-                            paragraph=index, sentences=(n, n + 1), centre=n, starts=(0,),
-                            sentence_lines=(lines,), block=blocks[n]))
+                            paragraph=index, sentences=(n, n + 1), block=blocks[n]))
     return chunks
 
 
