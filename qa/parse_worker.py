@@ -151,8 +151,12 @@ def _started():
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
                                                       env.get("PYTHONPATH", "")] if p)
     try:
-        process = subprocess.Popen([sys.executable, "-m", "qa.parse_worker", str(child_sock.fileno()),
-                                    str(PARSE_MEMORY_BYTES)], pass_fds=[child_sock.fileno()], env=env,
+        # runpy warns that `qa` (whose __init__ imports this module) came first: expected, and
+        # it would otherwise be printed under every CLI command
+        quiet = "ignore:'qa.parse_worker' found in sys.modules:RuntimeWarning"
+        process = subprocess.Popen([sys.executable, "-W", quiet, "-m", "qa.parse_worker",
+                                    str(child_sock.fileno()), str(PARSE_MEMORY_BYTES)],
+                                   pass_fds=[child_sock.fileno()], env=env,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     finally:
         child_sock.close()
