@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import logging
 import os
 import re
 import sys
+import tempfile
 import threading
 from functools import lru_cache, partial
 from pathlib import Path
@@ -19,6 +21,7 @@ import gradio as gr  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
 from qa import QA, Answer, Hit, QAError  # noqa: E402
+from qa import feedback as feedback_store  # noqa: E402
 from qa.chat import Turn, read_question, resolve, topic_of  # noqa: E402
 from qa.errors import SourceError  # noqa: E402
 from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
@@ -26,6 +29,7 @@ from qa.ingest import DOCUMENT_SUFFIXES  # noqa: E402
 from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
 from qa.parse_worker import warm as start_parse_worker  # noqa: E402
 from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
+from qa.source import source_link  # noqa: E402
 from qa.translate import english_index  # noqa: E402
 
 log = logging.getLogger("qa.app")
@@ -48,6 +52,9 @@ UPLOAD_CACHE_SECONDS = (300, 300)
 #: Column headers of the 知识库 tab's tables.
 DOCUMENT_HEADERS = ["标题", "文件", "格式", "段落数", "章节数"]
 SKIPPED_HEADERS = ["文件", "未能收录的原因"]
+FEEDBACK_HEADERS = ["时间", "评价", "问题", "出处"]
+#: Feedback verdicts listed on the 知识库 tab (the newest; the file keeps all of them).
+FEEDBACK_SHOWN = 200
 FORMAT_NAMES = {"html": "网页 HTML", "docx": "Word", "pdf": "PDF", ".md": "Markdown", ".markdown": "Markdown",
                 ".txt": "纯文本", "image": "图片（OCR）", "pptx": "PowerPoint", "xlsx": "Excel", "csv": "CSV"}
 
@@ -68,8 +75,40 @@ CSS = """
 mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }
 .qa-kb-note .prose { font-size: 0.92em; color: var(--body-text-color-subdued); }
 /* Table cells default to a monospace font, which has no Chinese glyphs of its own. */
-#kb-documents .body-cell *, #kb-skipped .body-cell * {
+#kb-documents .body-cell *, #kb-skipped .body-cell *, #kb-feedback .body-cell * {
   font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif !important; }
+/* Words wrap between words, never letter by letter ("Ma/rkd/ow/n"); a table too wide for a phone
+   scrolls inside its own box instead of squeezing its columns. */
+#kb-documents .body-cell *, #kb-skipped .body-cell *, #kb-feedback .body-cell *,
+#kb-documents .header-content, #kb-skipped .header-content, #kb-feedback .header-content {
+  word-break: normal !important; overflow-wrap: normal !important; }
+@media (max-width: 640px) {
+  /* Percent widths squeeze a 5-column table into a phone's 320 px; give each column room for its
+     words instead, and let the table scroll sideways inside its own box. */
+  #kb-documents [aria-colindex="1"] { width: 9em !important; min-width: 9em !important;
+    max-width: 9em !important; flex: 0 0 9em !important; }
+  #kb-documents [aria-colindex="2"] { width: 8em !important; min-width: 8em !important;
+    max-width: 8em !important; flex: 0 0 8em !important; }
+  #kb-documents [aria-colindex="3"] { width: 6.5em !important; min-width: 6.5em !important;
+    max-width: 6.5em !important; flex: 0 0 6.5em !important; }
+  #kb-documents [aria-colindex="4"], #kb-documents [aria-colindex="5"] { width: 4.5em !important;
+    min-width: 4.5em !important; max-width: 4.5em !important; flex: 0 0 4.5em !important; }
+  #kb-documents .header-table, #kb-documents .virtual-body { width: 32.5em !important; }
+}
+/* The documents panel: one block per document, its sections listed under it. */
+.qa-doc-list { list-style: none; padding: 0; margin: 0; }
+.qa-doc { margin: 0 0 0.9em; padding: 0 0 0.6em; border-bottom: 1px solid var(--border-color-primary); }
+.qa-doc:last-child { border-bottom: none; }
+.qa-doc-title { font-weight: 600; overflow-wrap: anywhere; }
+.qa-doc-count { color: var(--body-text-color-subdued); font-size: 0.9em; }
+.qa-doc-sections { margin: 0.3em 0 0 1.1em; padding: 0; list-style: disc; font-size: 0.9em; }
+.qa-doc-sections li { margin: 0.15em 0; overflow-wrap: anywhere; }
+.qa-source-link { white-space: nowrap; }
+/* No horizontal scrolling of the page on a phone. */
+.gradio-container { overflow-x: hidden; }
+@media (max-width: 640px) {
+  .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
+}
 """
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=\"'])")
@@ -121,42 +160,50 @@ def with_highlight(text: str, span: tuple[int, int] | None) -> str:
             + escape_markdown(text[b:]))
 
 
-def citation_line(hit: Hit) -> str:
-    """The citation as its own line: document title, section heading, line numbers."""
-    return f"**出处：**{escape_markdown(str(hit.citation))}"
+def citation_line(hit: Hit, link: str | None = None) -> str:
+    """The citation as its own line: document title, section heading, line numbers, and a link to
+    the source view (查看原文) with the cited text marked."""
+    line = f"**出处：**{escape_markdown(str(hit.citation))}"
+    return line + (f" · [查看原文]({link})" if link else "")
 
 
-def hit_block(hit: Hit, label: str = "", limit: int | None = None) -> str:
+def hit_block(hit: Hit, label: str = "", limit: int | None = None, link: str | None = None) -> str:
     """One passage for the chat (cut to `limit` characters), its citation and score on their own line."""
     text = hit.text if limit is None or len(hit.text) <= limit else hit.text[:limit].rstrip() + "…"
     return (f"{label}{escape_markdown(text)}\n\n"
-            f"{citation_line(hit)} · 相关度 {hit.score:.2f}")
+            f"{citation_line(hit, link)} · 相关度 {hit.score:.2f}")
 
 
-def answer_messages(turn: Turn, span: tuple[int, int] | None) -> list[dict]:
-    """The assistant's messages for one answered question (markdown, every text escaped)."""
+def answer_messages(turn: Turn, span: tuple[int, int] | None, link_for=None) -> list[dict]:
+    """The assistant's messages for one answered question (markdown, every text escaped).
+
+    link_for: hit -> URL of its source view, or None (no 查看原文 links).
+    """
+    link_for = link_for or (lambda hit: None)
     answer = turn.answer
     note = f"*（结合上文“{escape_markdown(turn.topic)}”理解）*\n\n" if turn.combined else ""
     if not answer.hits:
         return [{"role": "assistant", "content": note + "**没有找到相关内容。** 索引里还没有文档。"}]
     if not answer.found:
         # Only a preview of each: they are probably not the answer; the citation leads to the rest.
-        closest = "\n\n".join(hit_block(h, "【低置信度】", LOW_CONFIDENCE_PREVIEW) for h in answer.hits[:3])
+        closest = "\n\n".join(hit_block(h, "【低置信度】", LOW_CONFIDENCE_PREVIEW, link_for(h))
+                              for h in answer.hits[:3])
         return [{"role": "assistant",
                  "content": f"{note}**没有找到相关内容。** 文档里似乎没有回答这个问题的段落。\n\n"
                             f"下面是最接近的段落，相关性低，仅供参考：\n\n{closest}"}]
     best = answer.hits[0]
-    messages = [{"role": "assistant",
-                 "content": f"{note}{with_highlight(best.text, span)}\n\n{citation_line(best)}"}]
+    shown = with_highlight(best.text, span)
+    messages = [{"role": "assistant", "content": f"{note}{shown}\n\n{citation_line(best, link_for(best))}"}]
     if len(answer.hits) > 1:
-        more = "\n\n---\n\n".join(hit_block(h) for h in answer.hits[1:])
+        more = "\n\n---\n\n".join(hit_block(h, link=link_for(h)) for h in answer.hits[1:])
         messages.append({"role": "assistant", "content": more,
                          "metadata": {"title": f"更多相关段落（{len(answer.hits) - 1}）", "status": "done"}})
     return messages
 
 
-def ask_result(answer: Answer, highlight: str) -> dict:
-    """The JSON object the /ask endpoint returns."""
+def ask_result(answer: Answer, highlight: str, link_for=None) -> dict:
+    """The JSON object the /ask endpoint returns (`source`: the hit's source-view URL, or "")."""
+    link_for = link_for or (lambda hit: None)
     best = answer.best
     return {
         "found": answer.found,
@@ -167,20 +214,25 @@ def ask_result(answer: Answer, highlight: str) -> dict:
         "highlight": highlight,
         # "lines" is empty for Word, HTML and PDF passages; "location" says where they stand.
         "hits": [{"text": h.text, "citation": str(h.citation), "score": h.score,
-                  "lines": [list(r) for r in h.citation.lines], "location": h.citation.location}
+                  "lines": [list(r) for r in h.citation.lines], "location": h.citation.location,
+                  "source": link_for(h) or ""}
                  for h in answer.hits],
     }
 
 
-def documents_markdown(documents: list[dict]) -> str:
-    """The panel that lists what is indexed: title, sections, number of passages."""
+def documents_html(documents: list[dict]) -> str:
+    """The panel that lists what is indexed: one item per document (title, number of passages,
+    its sections as a list under it). HTML, every text escaped: markdown would run a document's
+    title into the previous document's last section."""
     if not documents:
-        return "### 已收录的文档\n\n（还没有文档）"
-    lines = ["### 已收录的文档"]
+        return '<h3>已收录的文档</h3><p class="qa-doc-empty">（还没有文档）</p>'
+    items = []
     for d in documents:
-        lines.append(f"**《{escape_markdown(d['title'])}》**  \n{d['passages']} 个段落")
-        lines += [f"- {escape_markdown(s)}" for s in d.get("sections", [])]
-    return "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
+        sections = "".join(f"<li>{html.escape(s)}</li>" for s in d.get("sections", []))
+        items.append(f'<li class="qa-doc"><div class="qa-doc-title">《{html.escape(d["title"])}》</div>'
+                     f'<div class="qa-doc-count">{int(d["passages"])} 个段落</div>'
+                     + (f'<ul class="qa-doc-sections">{sections}</ul>' if sections else "") + "</li>")
+    return f'<h3>已收录的文档</h3><ul class="qa-doc-list">{"".join(items)}</ul>'
 
 
 def description(documents: list[dict]) -> str:
@@ -230,6 +282,27 @@ def skipped_table(skipped: list[dict]):
 def document_choices(documents: list[dict]) -> list[tuple[str, str]]:
     """(label, path) for the remove selector; the file name tells apart documents of one title."""
     return [(f"{d['title']}（{Path(d['path']).name}）", d["path"]) for d in documents]
+
+
+def feedback_table(entries: list[dict]):
+    """The 知识库 tab's list of readers' verdicts, newest first: time, 👍/👎, question, citation."""
+    import pandas as pd
+    rows = [[e.get("time", "")[:16].replace("T", " "), "有用" if e["liked"] else "不对",
+             e["question"], e.get("citation", "")] for e in feedback_store.latest(entries)[:FEEDBACK_SHOWN]]
+    return pd.DataFrame(rows, columns=FEEDBACK_HEADERS)
+
+
+def feedback_summary(entries: list[dict]) -> str:
+    current = feedback_store.latest(entries)
+    up = sum(e["liked"] is True for e in current)
+    return (f"读者在回答下点的赞和踩：共 {len(current)} 条，有用 {up} 条，不对 {len(current) - up} 条。"
+            "导出的评测文件收录点了赞的回答（高亮的句子作为应找到的内容），"
+            "可以用 `python -m qa eval 文件名` 检验以后的版本；点了踩的回答列在下面，供人工查看。")
+
+
+def refusal(message: str) -> gr.Error:
+    """The error a caller gets for input it can fix: shown to the user, no traceback in the log."""
+    return gr.Error(message, print_exception=False)
 
 
 def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
@@ -306,6 +379,25 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         qa.refresh()  # another process (python -m qa add/remove) may have changed the index
         return ask_cached(query, qa.manifest.get("build"))
 
+    def link_for(hit: Hit) -> str | None:
+        """URL of the hit's source view (the /source route of qa.server)."""
+        entries = {d["path"]: d for d in qa.manifest.get("documents", [])}
+        return source_link(hit.citation, entries)
+
+    def answer_turn(history: list) -> tuple[Turn, tuple[int, int] | None] | None:
+        """The turn the last user message of `history` got, replayed (the engine's answers are
+        cached), and its highlighted span; None when there is no question in it."""
+        questions = user_questions(history)
+        if not questions:
+            return None
+        question, problem = read_question(questions[-1])
+        if problem:
+            return None
+        turn = resolve(ask_chat, question, topic_of(ask_chat, questions[:-1]))
+        best = turn.answer.best if turn.answer.found else None
+        span = best_sentence_span(qa, question, best.text, sentence_vectors) if best else None
+        return turn, span
+
     def chat(message: str, history: list) -> list:
         """Answer one chat message; returns the whole conversation (messages format)."""
         history = list(history or [])
@@ -316,14 +408,45 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
             return history + [{"role": "assistant", "content": escape_markdown(problem)}]
         history.append({"role": "user", "content": escape_markdown(question)})
         try:
-            topic = topic_of(ask_chat, user_questions(history[:-1]))
-            turn = resolve(ask_chat, question, topic)
-            best = turn.answer.best if turn.answer.found else None
-            span = best_sentence_span(qa, question, best.text, sentence_vectors) if best else None
+            turn, span = answer_turn(history)
         except QAError as e:
             log.warning("question refused: %s", e)
             return history + [{"role": "assistant", "content": escape_markdown(f"无法回答这个问题：{e}")}]
-        return history + answer_messages(turn, span)
+        return history + answer_messages(turn, span, link_for)
+
+    def on_feedback(history: list, data: gr.LikeData):
+        """Store a reader's 👍/👎 on an answer with its question, passage and citation."""
+        history = list(history or [])
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        try:
+            resolved = answer_turn(history[:index + 1])
+        except QAError as e:
+            log.warning("feedback not stored: %s", e)
+            resolved = None
+        if resolved is not None:
+            turn, span = resolved
+            best = turn.answer.best
+            liked = data.liked if isinstance(data.liked, bool) else None
+            feedback_store.record(qa.index_dir, turn.question, liked, query=turn.query,
+                                  found=turn.answer.found, passage=best.text if best else "",
+                                  citation=str(best.citation) if best else "",
+                                  highlight=best.text[span[0]:span[1]] if best and span else
+                                  (best.text if best and turn.answer.found else ""))
+        return feedback_views()
+
+    def feedback_views():
+        entries = feedback_store.read(qa.index_dir)
+        return feedback_summary(entries), feedback_table(entries)
+
+    def feedback_export():
+        """The confirmed answers as an eval file (JSON lines) to download."""
+        entries = feedback_store.read(qa.index_dir)
+        folder = Path(tempfile.mkdtemp(prefix="feedback-", dir=upload_cache))
+        path = folder / "feedback-eval.jsonl"
+        count = feedback_store.export_eval(entries, path)
+        if not count:
+            raise refusal("还没有点了赞的回答，没有可导出的问题。")
+        return gr.File(value=str(path), visible=True, label=f"评测文件（{count} 个问题）")
 
     def ask(question: str, k: int = 3) -> dict:
         """Answer one question; returns {found, passage, citation, score, confidence, highlight, hits}."""
@@ -331,30 +454,30 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
             raise gr.Error(f"问题必须是文字，收到的是 {type(question).__name__}。")
         text, problem = read_question(question)
         if problem:
-            raise gr.Error(problem)
+            raise refusal(problem)
         if isinstance(k, float) and k.is_integer():
             k = int(k)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-            raise gr.Error(f"k 必须是 1 到 {MAX_K} 之间的整数，收到的是 {k!r}。")
+            raise refusal(f"k 必须是 1 到 {MAX_K} 之间的整数，收到的是 {k!r}。")
         try:
             qa.refresh()
             answer = qa.ask(text, k=k)
         except QAError as e:
-            raise gr.Error(f"无法回答这个问题：{e}") from e
+            raise refusal(f"无法回答这个问题：{e}") from e
         span = best_sentence_span(qa, text, answer.best.text, sentence_vectors) if answer.best else None
-        return ask_result(answer, answer.best.text[span[0]:span[1]] if span else "")
+        return ask_result(answer, answer.best.text[span[0]:span[1]] if span else "", link_for)
 
     def kb_views():
         """Everything that shows what is indexed, on both tabs, re-read from the engine."""
         qa.refresh()  # another process (python -m qa add/remove) may have updated the index
         current = qa.documents()
-        return (description(current), documents_markdown(current), document_table(current),
+        return (description(current), documents_html(current), document_table(current),
                 skipped_table(qa.skipped()), gr.Dropdown(choices=document_choices(current), value=None))
 
     def refuse_writes():
         if not writable:
-            raise gr.Error("这个服务对其他机器开放，网页上的上传和移除已关闭；"
-                           "请在服务器上用 python -m qa add / remove 管理知识库。")
+            raise refusal("这个服务对其他机器开放，网页上的上传和移除已关闭；"
+                          "请在服务器上用 python -m qa add / remove 管理知识库。")
 
     def kb_upload(files) -> tuple:
         """Add uploaded files to the knowledge base, each on its own: a refused file does not stop
@@ -392,17 +515,17 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         """Take the selected document out of the knowledge base (an uploaded file is deleted too)."""
         refuse_writes()
         if not path:
-            raise gr.Error("请先在列表里选择要移除的文档。")
+            raise refusal("请先在列表里选择要移除的文档。")
         known = {d["path"]: d for d in qa.documents()}
         document = known.get(path) or next((d for d in known.values() if Path(d["path"]).name == path), None)
         if document is None:
-            raise gr.Error(f"知识库里没有这个文档：{path}")
+            raise refusal(f"知识库里没有这个文档：{path}")
         try:
             result = delete_document(qa, document["path"])
         except SourceError as e:
-            raise gr.Error(f"知识库里没有这个文档：{path}") from e
+            raise refusal(f"知识库里没有这个文档：{path}") from e
         except QAError as e:
-            raise gr.Error(f"无法移除这个文档：{e}") from e
+            raise refusal(f"无法移除这个文档：{e}") from e
         note = "上传的文件已一并删除。" if result["deleted_file"] else "源文件不在知识库文件夹里，没有删除。"
         message = (f"已从知识库移除《{escape_markdown(document['title'])}》"
                    f"（{escape_markdown(Path(document['path']).name)}）。{note}")
@@ -431,12 +554,13 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                     with gr.Column(scale=3):
                         chatbot = gr.Chatbot(
                             label="对话", show_label=False, height=600, latex_delimiters=[],
-                            sanitize_html=True, render_markdown=True, feedback_options=None,
+                            sanitize_html=True, render_markdown=True, feedback_options=("Like", "Dislike"),
                             group_consecutive_messages=False,
                             buttons=["copy", "copy_all"],  # no "share": nothing leaves this machine
                             placeholder="在下面输入问题，按回车或点「提问」。")
                         with gr.Row():
-                            box = gr.Textbox(show_label=False, scale=5, max_lines=4, autofocus=True,
+                            # No autofocus: on a phone it scrolls the page past the title and tabs.
+                            box = gr.Textbox(show_label=False, scale=5, max_lines=4, autofocus=False,
                                              placeholder="输入问题，按回车发送；可以接着追问",
                                              elem_id="question")
                             send = gr.Button("提问", variant="primary", scale=1, min_width=80)
@@ -446,7 +570,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                                 buttons = [gr.Button(e, size="sm", variant="secondary") for e in examples]
                         gr.ClearButton([chatbot, box], value="清空对话", size="sm")
                     with gr.Column(scale=1, min_width=240, elem_classes="qa-docs"):
-                        panel = gr.Markdown(documents_markdown(documents), latex_delimiters=[])
+                        panel = gr.HTML(documents_html(documents), elem_id="qa-documents")
 
             with gr.Tab("知识库", id="kb") as kb_tab:
                 with gr.Row(equal_height=False):
@@ -487,6 +611,17 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                 skipped = gr.Dataframe(skipped_table(qa.skipped()), interactive=False, wrap=True,
                                        datatype=["str", "str"], column_widths=["34%", "66%"],
                                        elem_id="kb-skipped", show_label=False)
+                gr.Markdown("### 读者反馈")
+                initial_feedback = feedback_store.read(qa.index_dir)
+                feedback_note = gr.Markdown(feedback_summary(initial_feedback), elem_classes="qa-kb-note",
+                                            elem_id="kb-feedback-summary", latex_delimiters=[])
+                feedback_list = gr.Dataframe(feedback_table(initial_feedback), interactive=False, wrap=True,
+                                             datatype=["str", "str", "str", "str"],
+                                             column_widths=["18%", "12%", "35%", "35%"],
+                                             elem_id="kb-feedback", show_label=False)
+                export = gr.Button("导出为评测文件", elem_id="kb-feedback-export", size="sm")
+                exported = gr.File(label="评测文件", visible=False, interactive=False,
+                                   elem_id="kb-feedback-file")
 
         gr.on([box.submit, send.click], chat, [box, chatbot], chatbot, api_name="chat")
         # Inputs are read when the event fires, so clearing the box at once does not lose the question.
@@ -503,6 +638,10 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         remove.click(kb_remove, remove_choice, [removed, *views], api_name="kb_remove",
                      concurrency_limit=1, concurrency_id="kb-write")
         gr.api(kb_list, api_name="kb_list")
+        chatbot.like(on_feedback, chatbot, [feedback_note, feedback_list], api_visibility="private")
+        export.click(feedback_export, None, exported, api_visibility="private")
+        kb_tab.select(feedback_views, None, [feedback_note, feedback_list], queue=False,
+                      api_visibility="private")
         # A page opened, or a tab shown, after documents were added or removed elsewhere shows them.
         demo.load(kb_views, None, views, queue=False, api_visibility="private")
         kb_tab.select(kb_views, None, views, queue=False, api_visibility="private")

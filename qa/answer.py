@@ -7,11 +7,32 @@ from dataclasses import dataclass, field
 #: Below this OCR score a passage is marked low-confidence (the same threshold as qa.ocr.LOW_CONFIDENCE).
 LOW_OCR_CONFIDENCE = 0.8
 
+#: A passage whose next line range starts more than this many lines after the previous one ends
+#: skips text that is not part of it (one or two blank lines between paragraphs are not a skip).
+MAX_LINE_GAP = 3
+
+
+def line_runs(lines) -> list[list[tuple[int, int]]]:
+    """Line ranges (reading order) split where the passage continues elsewhere in the file: a range
+    that starts before the previous one (the text went back up: a column break repaired by the
+    reader) or more than MAX_LINE_GAP lines after it (text of another column in between)."""
+    runs: list[list[tuple[int, int]]] = []
+    for a, b in lines:
+        if runs and 0 < a - runs[-1][-1][1] <= MAX_LINE_GAP:
+            runs[-1].append((a, b))
+        else:
+            runs.append([(a, b)])
+    return runs
+
 
 def format_line_ranges(lines: tuple[tuple[int, int], ...]) -> str:
-    """Chinese rendering of line ranges: ((43, 43), (45, 45)) -> '第43、45行'; (25, 27) -> '第25–27行'."""
-    parts = [str(a) if a == b else f"{a}–{b}" for a, b in lines]
-    return f"第{'、'.join(parts)}行" if parts else ""
+    """Chinese rendering of line ranges: ((43, 43), (45, 45)) -> '第43、45行'; (25, 27) -> '第25–27行';
+    a passage continued across a column break says so:
+    ((67, 67), (29, 31)) -> '第67行，接第29–31行（分栏续接）'."""
+    runs = [f"第{'、'.join(str(a) if a == b else f'{a}–{b}' for a, b in run)}行" for run in line_runs(lines)]
+    if len(runs) <= 1:
+        return "".join(runs)
+    return "，接".join(runs) + "（分栏续接）"
 
 
 def format_paragraph_ranges(ranges) -> str:

@@ -5,12 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .errors import QAError
 from .evaluate import evaluate, evaluate_squad, format_report, format_squad_report, is_squad, load_questions
 from .ingest import DOCUMENT_SUFFIXES
+
+#: Where `python -m qa ask` looks for a running service (python app.py) before loading the model.
+DEFAULT_SERVICE_URL = "http://127.0.0.1:7860"
+#: Seconds to wait for the running service's first reply; an absent service refuses at once.
+SERVICE_TIMEOUT = 2.0
+
+
+class ServiceUnavailable(QAError):
+    """No usable service answered at the URL (not running, not ready, or serving another index)."""
 
 
 def _qa(args, rebuild: bool = False):
@@ -40,6 +52,87 @@ def _print_report(report: dict) -> None:
           f"{report.get('unchanged', 0)} documents unchanged ({report.get('seconds', 0):.2f} s)")
 
 
+def _post_json(url: str, body: dict, timeout: float) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def _get_json(url: str, timeout: float) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:  # 503 "not ready" still has a JSON body
+        return json.loads(e.read().decode("utf-8") or "{}")
+
+
+def _local_manifest(index_dir) -> dict:
+    """The index folder's manifest (just the JSON: no model, no index loaded), or {}."""
+    from .config import default_index_dir
+    from .store import MANIFEST
+
+    try:
+        return json.loads((Path(index_dir or default_index_dir()) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def ask_service(url: str, question: str, k: int, index_dir=None, check_index: bool = True,
+                timeout: float = SERVICE_TIMEOUT) -> dict:
+    """The running service's answer (the dict `Answer.to_dict` gives) from its REST /api/ask.
+
+    check_index: use the service only if it serves the same build of the index as the local
+    index folder (its /api/health `index_created`), so that the answer is the one an in-process
+    QA would give.
+
+    Raises:
+        ServiceUnavailable: nothing answers at `url`, it is not ready, or it serves another index.
+        QAError: the service refused the question (its message).
+    """
+    base = url.rstrip("/")
+    try:
+        health = _get_json(f"{base}/api/health", timeout)
+    except (OSError, ValueError) as e:
+        raise ServiceUnavailable(f"no service at {base} ({e})") from e
+    if not health.get("ready"):
+        raise ServiceUnavailable(f"the service at {base} is not ready yet")
+    if check_index and health.get("index_created") != _local_manifest(index_dir).get("created"):
+        raise ServiceUnavailable(f"the service at {base} serves another build of the index")
+    try:
+        return _post_json(f"{base}/api/ask", {"question": question, "k": k}, timeout=max(timeout, 30.0))
+    except urllib.error.HTTPError as e:
+        try:
+            detail = json.loads(e.read().decode("utf-8")).get("detail")
+        except ValueError:
+            detail = None
+        raise QAError(detail or f"the service at {base} answered HTTP {e.code}") from e
+    except (OSError, ValueError) as e:
+        raise ServiceUnavailable(f"the service at {base} did not answer ({e})") from e
+
+
+def _answer_dict(args) -> dict:
+    """Answer from the running service when one serves this index (or --service forces it),
+    else in this process (--local forces that)."""
+    chosen = args.sources or args.model
+    if not args.local and (args.service or not chosen):
+        url = args.service or os.environ.get("QA_SERVICE_URL") or DEFAULT_SERVICE_URL
+        try:
+            return ask_service(url, args.question, args.k, args.index_dir, check_index=not args.service)
+        except ServiceUnavailable as e:
+            if args.service:
+                raise
+            logging.getLogger(__name__).info("answering in this process: %s", e)
+    return _qa(args).ask(args.question, k=args.k).to_dict()
+
+
+def _print_answer(answer: dict) -> None:
+    if not answer["found"]:
+        print("没有找到相关内容。最接近的段落（可信度低）：")
+    for n, hit in enumerate(answer["hits"], start=1):
+        print(f"[{n}] {hit['text']}\n    —— {hit['citation']['display']}  (score {hit['score']:.3f})")
+
+
 def _print_list(qa) -> None:
     docs = qa.documents()
     for d in docs:
@@ -54,6 +147,20 @@ def _print_list(qa) -> None:
 
 
 def main(argv=None) -> int:
+    """Run one command; a reader that stops early (`| head`) ends it quietly."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe: nothing more can be shown. Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not raise (and print) the same error again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status
+
+
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qa", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +179,13 @@ def main(argv=None) -> int:
     p_ask.add_argument("question")
     p_ask.add_argument("-k", "--top-k", type=int, default=3, dest="k")
     p_ask.add_argument("--json", action="store_true")
+    where = p_ask.add_mutually_exclusive_group()
+    where.add_argument("--service", metavar="URL", default=None,
+                       help="ask this running service (python app.py) and nothing else; by default a "
+                            f"service at $QA_SERVICE_URL or {DEFAULT_SERVICE_URL} is used when it serves "
+                            "the same index, else the model is loaded here")
+    where.add_argument("--local", action="store_true",
+                       help="always answer in this process (load the model and index here)")
     common(p_ask)
     p_eval = sub.add_parser("eval", help="hit@1/hit@3/MRR and no-answer accuracy on a JSONL file, or "
                             "hit@1/hit@3/para@1 on SQuAD-format JSON sets indexed as one knowledge base")
@@ -110,14 +224,11 @@ def main(argv=None) -> int:
             for s in qa.skipped():
                 print(f"skipped  {s['path']}: {s['reason']}")
         elif args.command == "ask":
-            answer = _qa(args).ask(args.question, k=args.k)
+            answer = _answer_dict(args)
             if args.json:
-                print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+                print(json.dumps(answer, ensure_ascii=False, indent=1))
             else:
-                if not answer.found:
-                    print("没有找到相关内容。最接近的段落（可信度低）：")
-                for n, hit in enumerate(answer.hits, start=1):
-                    print(f"[{n}] {hit.text}\n    —— {hit.citation}  (score {hit.score:.3f})")
+                _print_answer(answer)
         elif args.command == "add":
             qa, created = _kb(args, args.paths)
             _print_report(qa.last_update if created else qa.add(args.paths))

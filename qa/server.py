@@ -539,6 +539,24 @@ def create_app(qa, demo=None, settings: Settings | None = None,
         return DeleteResponse(path=result["path"], deleted_file=result["deleted_file"],
                               report=UpdateReport.model_validate(result["report"]))
 
+    # UI: the source view (查看原文) the chat's citations link to; an HTML page, not part of the API.
+    @app.get("/source/{key}", include_in_schema=False)
+    async def source_view(key: str, request: Request, at: str | None = None):
+        from fastapi.responses import HTMLResponse
+
+        from .source import HEADERS, error_page, find_entry, parse_ranges, render_source
+
+        current = request.app.state.qa
+        try:
+            if current is None:
+                raise SourceError("索引还在加载，请几秒钟后再打开。")
+            entry = find_entry(current.manifest.get("documents", []), key)
+            page = await asyncio.get_running_loop().run_in_executor(pool, render_source, entry,
+                                                                    parse_ranges(at))
+        except SourceError as e:
+            return HTMLResponse(error_page(str(e)), status_code=404, headers=HEADERS)
+        return HTMLResponse(page, headers=HEADERS)
+
     # New routes belong above this line: the mount below takes all others.
     app.include_router(api)
     app.include_router(writes)

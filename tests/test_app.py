@@ -66,22 +66,91 @@ def test_highlight_follows_an_ordinal_to_the_numbered_item():
     assert sentence_scores("第3项是什么？", sentences).argmax() == 3
 
 
+@pytest.mark.parametrize("question, sentences, answer", [
+    # 怎么解决: the sentence reporting the result, not the one naming the problem
+    ("桃园小区的停车难题是怎么解决的？",
+     ["几年前,桃园小区出现过停车管理难题。", "居委会召集居民开会商量办法。",
+      "经过一年,桃园小区的停车状况得到极大改善。"], 2),
+    # 收费: the price, not the count of things that are charged for
+    ("充电桩怎么收费？",
+     ["小区在车库安装了四十个智能充电桩。", "充电桩由物业统一管理。", "充电每小时五角钱。"], 2),
+    # 为什么: the reason
+    ("梅园为什么要修围墙？",
+     ["梅园小区去年修了围墙。", "由于外来车辆随意穿行,居民要求修建围墙。", "围墙长三百米。"], 1),
+    # 多少: a number
+    ("梅园的围墙有多长？",
+     ["梅园小区去年修了围墙。", "围墙由物业出资修建。", "这道围墙全长三百米,高两米。"], 2),
+    # an English question through its words' translations
+    ("Why did the owners install an access control system?",
+     ["业委会一成立就碰到了一颗“硬钉子”。", "业委会针对外来人员随意进出的现象,安装门禁系统。",
+      "快递员与保安发生争执。"], 1),
+])
+def test_highlight_picks_the_sentence_that_gives_what_the_question_asks_for(question, sentences, answer):
+    from qa.highlight import sentence_scores
+
+    assert sentence_scores(question, sentences).argmax() == answer
+
+
+def test_highlight_weighs_the_question_s_topic_below_its_focus(monkeypatch):
+    import qa.highlight as highlight
+
+    question = "黄鳍紫鱼的身体是什么颜色的？"
+    assert highlight.topic_bigrams(question) == {"黄鳍", "鳍紫", "紫鱼"}
+    sentences = ["黄鳍紫鱼,又称黄鳍姬鲷,为鲈形目的一种。", "它的身体呈淡蓝红色,腹部银白。"]
+    topic_first, focus = highlight.word_overlap(question, sentences)
+    monkeypatch.setattr(highlight, "TOPIC_WEIGHT", 1.0)
+    plain_topic_first, plain_focus = highlight.word_overlap(question, sentences)
+    assert focus / topic_first > plain_focus / plain_topic_first
+
+
 def test_documents_panel_and_description_list_the_index(qa_builtin):
+    import html
+
     documents = qa_builtin.documents()
-    panel = app.documents_markdown(documents)
+    panel = app.documents_html(documents)
     for d in documents:
-        assert app.escape_markdown(d["title"]) in panel and f"{d['passages']} 个段落" in panel
+        assert html.escape(d["title"]) in panel and f"{d['passages']} 个段落" in panel
         for section in d["sections"]:
-            assert app.escape_markdown(section) in panel
+            assert f"<li>{html.escape(section)}</li>" in panel
     assert f"{len(documents)} 篇文档" in app.description(documents)
 
 
+def test_documents_panel_has_one_item_per_document_with_its_sections_inside():
+    from html.parser import HTMLParser
+
+    documents = [{"title": "第一篇", "sections": ["第一部分", "第二部分电池与安全"], "passages": 4},
+                 {"title": "梧桐苑", "sections": [], "passages": 3}]
+
+    class Items(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.items = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.stack.append(dict(attrs).get("class"))
+            if dict(attrs).get("class") == "qa-doc":
+                self.items.append("")
+
+        def handle_endtag(self, tag):
+            self.stack.pop()
+
+        def handle_data(self, data):
+            if "qa-doc" in self.stack:
+                self.items[-1] += data
+
+    parser = Items()
+    parser.feed(app.documents_html(documents))
+    assert parser.items == ["《第一篇》4 个段落第一部分第二部分电池与安全", "《梧桐苑》3 个段落"]
+    assert not parser.stack  # every tag closed
+
+
 def test_document_titles_and_sections_are_escaped_in_the_panel():
-    documents = [{"title": "<img src=x onerror=alert(1)> $$x$$", "sections": ["**粗** [a](b)"],
+    documents = [{"title": "<img src=x onerror=alert(1)> $$x$$", "sections": ["**粗** [a](b) <b>"],
                   "passages": 2}]
-    for text in (app.documents_markdown(documents), app.description(documents)):
-        assert "<img" not in text and "&lt;img" in text and "\\$\\$x\\$\\$" in text
-    assert "\\*\\*粗\\*\\*" in app.documents_markdown(documents)
+    panel = app.documents_html(documents)
+    assert "<img" not in panel and "&lt;img" in panel and "&lt;b&gt;" in panel
+    about = app.description(documents)
+    assert "<img" not in about and "&lt;img" in about and "\\$\\$x\\$\\$" in about
 
 
 def test_launch_binds_where_asked_without_share_link_or_monitoring(monkeypatch, qa_builtin):
