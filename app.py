@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -94,6 +95,13 @@ mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; 
   #kb-documents [aria-colindex="4"], #kb-documents [aria-colindex="5"] { width: 4.5em !important;
     min-width: 4.5em !important; max-width: 4.5em !important; flex: 0 0 4.5em !important; }
   #kb-documents .header-table, #kb-documents .virtual-body { width: 32.5em !important; }
+  #kb-feedback [aria-colindex="1"] { width: 8.5em !important; min-width: 8.5em !important;
+    max-width: 8.5em !important; flex: 0 0 8.5em !important; }
+  #kb-feedback [aria-colindex="2"] { width: 4.5em !important; min-width: 4.5em !important;
+    max-width: 4.5em !important; flex: 0 0 4.5em !important; }
+  #kb-feedback [aria-colindex="3"], #kb-feedback [aria-colindex="4"] { width: 11em !important;
+    min-width: 11em !important; max-width: 11em !important; flex: 0 0 11em !important; }
+  #kb-feedback .header-table, #kb-feedback .virtual-body { width: 35em !important; }
 }
 /* The documents panel: one block per document, its sections listed under it. */
 .qa-doc-list { list-style: none; padding: 0; margin: 0; }
@@ -110,6 +118,58 @@ mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; 
   .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
 }
 """
+
+#: Gradio's own words that a browser set to another language than Chinese would show in English
+#: (translation keys of Gradio's frontend; its zh-CN translation is used for Chinese browsers).
+I18N_OVERRIDES = {
+    "upload_text.drop_file": "将文件拖放到此处", "upload_text.click_to_upload": "点击上传",
+    "common.or": "或", "common.clear": "清空", "chatbot.like": "有用", "chatbot.dislike": "不对",
+    "chatbot.clear": "清空", "chatbot.copy_message": "复制这条消息", "chatbot.copied_message": "已复制",
+    "file.uploading": "正在上传…", "common.loading": "正在加载",
+}
+
+#: Tooltips and screen-reader labels that Gradio's components write in English whatever the
+#: browser's language; put into Chinese as they appear (attributes only, never page text).
+ATTRIBUTE_LABELS = {
+    "Copy conversation": "复制整段对话", "Copy message": "复制这条消息", "Copied message": "已复制",
+    "Copy table data": "复制表格", "Fullscreen": "全屏", "Exit fullscreen mode": "退出全屏",
+    "Exit fullscreen": "退出全屏", "Click to upload or drop files": "点击上传或把文件拖到这里",
+    "File upload": "上传文件", "Table actions": "表格操作", "Dataframe": "表格",
+    "Open cell menu": "单元格菜单", "chatbot conversation": "对话", "Textbox": "输入框", "Like": "有用",
+    "Dislike": "不对", "Clear": "清空", "Copy": "复制", "Copied": "已复制",
+    "Gradio footer navigation": "页脚",
+    "Scroll down": "滚到最新", "Scroll to bottom": "滚到最新", "Remove": "移除", "Download": "下载",
+    "Expand": "展开", "Collapse": "收起", "Clear conversation": "清空对话", "Toggle": "展开或收起",
+    "Upload": "上传",
+}
+
+#: Runs once when the page loads: translates ATTRIBUTE_LABELS, now and in whatever Gradio adds later.
+PAGE_JS = """() => {
+  const labels = %s;
+  const fix = (root) => {
+    for (const attribute of ["title", "aria-label"]) {
+      const found = root.querySelectorAll ? root.querySelectorAll(`[${attribute}]`) : [];
+      for (const element of [root, ...found]) {
+        const value = element.getAttribute && element.getAttribute(attribute);
+        if (value && labels[value.trim()]) element.setAttribute(attribute, labels[value.trim()]);
+      }
+    }
+  };
+  fix(document.body);
+  new MutationObserver((changes) => { for (const c of changes) {
+    if (c.type === "attributes") fix(c.target); else c.addedNodes.forEach((n) => n.nodeType === 1 && fix(n));
+  } }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                               attributeFilter: ["title", "aria-label"]});
+}"""
+
+
+def page_options() -> dict:
+    """What the page needs wherever the demo is served: styles, the Chinese labels, the script."""
+    import json
+
+    return {"css": CSS, "js": PAGE_JS % json.dumps(ATTRIBUTE_LABELS, ensure_ascii=False),
+            "i18n": gr.I18n(en=I18N_OVERRIDES), "footer_links": ["api"]}
+
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=\"'])")
 _MARKDOWN_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -560,9 +620,9 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
                             placeholder="在下面输入问题，按回车或点「提问」。")
                         with gr.Row():
                             # No autofocus: on a phone it scrolls the page past the title and tabs.
-                            box = gr.Textbox(show_label=False, scale=5, max_lines=4, autofocus=False,
-                                             placeholder="输入问题，按回车发送；可以接着追问",
-                                             elem_id="question")
+                            box = gr.Textbox(label="问题", show_label=False, scale=5, max_lines=4,
+                                             autofocus=False, elem_id="question",
+                                             placeholder="输入问题，按回车发送；可以接着追问")
                             send = gr.Button("提问", variant="primary", scale=1, min_width=80)
                         if examples:
                             gr.Markdown("**试试这些问题：**")
@@ -654,9 +714,9 @@ def launch(demo: gr.Blocks, host: str, port: int, qa: QA | None = None) -> None:
     until stopped). The one place that decides how the app is served."""
     try:
         # Not demo.launch(): its queue costs ~170 ms a question; /api/ask calls the engine directly.
-        serve(qa, demo, host, port, gradio_options={"css": CSS, "footer_links": ["api"], "show_error": False,
-                                                    "ssr_mode": False, "enable_monitoring": False,
-                                                    "max_file_size": MAX_UPLOAD_BYTES})
+        options = {**page_options(), "show_error": False, "ssr_mode": False,
+                   "enable_monitoring": False, "max_file_size": MAX_UPLOAD_BYTES}
+        serve(qa, demo, host, port, gradio_options=options)
     except UnsafeBindError as e:
         raise SystemExit(f"error: {e}") from None
 
@@ -675,6 +735,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    # Progress on the console while nothing answers yet: a first start embeds every passage.
+    print("正在加载模型和索引（第一次启动要为所有段落建立索引，约半分钟；进度见下）…", flush=True)
     try:
         qa = QA(index_dir=args.index_dir)  # model and index load once, here
     except QAError as e:
@@ -682,6 +745,9 @@ def main(argv=None) -> int:
         return 1
     # The document parser's worker process starts now, not on the first upload.
     threading.Thread(target=start_parse_worker, name="qa-parse-warm", daemon=True).start()
+    built = f"新建索引用时 {qa.build_seconds:.1f} s，" if qa.build_seconds is not None else ""
+    print(f"索引就绪：{len(qa.documents())} 篇文档，{len(qa.chunks)} 个段落（{built}"
+          f"到此共 {time.perf_counter() - started:.1f} s）。正在启动网页…", flush=True)
     # The page has no login: uploads and removals only while no other machine can reach it.
     launch(build_demo(qa, writable=is_loopback(args.host)), args.host, args.port, qa=qa)
     return 0

@@ -259,7 +259,7 @@ main {{ padding: 8px 16px 40vh; max-width: 60rem; }}
   font-size: 0.85rem; }}
 .cited {{ background: #fef3c7; }}
 mark {{ background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }}
-#cited {{ scroll-margin-top: 7rem; }}
+#cited {{ scroll-margin-top: 10rem; }}
 </style></head>
 <body><header><h1>原文 {head}</h1><div class="file">文件：{file} · <a href="/">返回问答</a></div></header>
 <main>{notes}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM
 @pytest.fixture(scope="module")
 def url(qa_builtin, launch_local):
     demo = app.build_demo(qa_builtin)
-    yield launch_local(demo, css=app.CSS)
+    yield launch_local(demo, **app.page_options())
     demo.close()
 
 
@@ -116,7 +119,7 @@ def kb_page(browser, encoder, tmp_path_factory, launch_local):
                       encoding="utf-8")
     demo = app.build_demo(QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb"),
                           examples=(), warm=False)
-    local_url = launch_local(demo, css=app.CSS, max_file_size="20mb")
+    local_url = launch_local(demo, **app.page_options(), max_file_size="20mb")
     try:
         page = open_page(browser, local_url)
         yield page
@@ -191,3 +194,150 @@ def test_api_docs_render_without_internet(browser, qa_builtin, serve_app):
     assert {"/api/ask", "/api/documents", "/api/health"} <= {p.strip() for p in paths}
     assert elsewhere == []
     page.close()
+
+
+# ----- layout at phone and desktop sizes, served as `python app.py` serves it -----
+
+VIEWPORTS = {"phone": (390, 844), "desktop": (1366, 768)}
+#: Where the screenshots go: $QA_SCREENSHOT_DIR (e.g. docs) to refresh the README's, else a temp folder.
+SCREENSHOT_DIR = os.environ.get("QA_SCREENSHOT_DIR")
+LAYOUT_QUESTION = "雍景苑的停车难题是怎么解决的？"
+
+#: Every visible label, placeholder, tooltip and screen-reader label on the page that has Latin
+#: words and no Chinese (English question examples and file names are content, not labels).
+ENGLISH_LABELS_JS = """() => {
+  const out = new Set();
+  const visible = (e) => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+  const selector = "button, [role=tab], label, textarea, input, [title], [aria-label], [placeholder],"
+    + " .block span, .block p";
+  const content = ".message-row, .prose, #kb-documents .body-cell, #kb-skipped .body-cell";
+  for (const e of document.querySelectorAll(selector)) {
+    if (!visible(e) || e.closest(content)) continue;
+    const own = e.children.length === 0 ? e.innerText : "";
+    const texts = [e.getAttribute("title"), e.getAttribute("aria-label"), e.getAttribute("placeholder"), own];
+    for (const v of texts) {
+      if (v && /[A-Za-z]{3}/.test(v) && !/[\\u4e00-\\u9fff]/.test(v)) out.add(v.trim());
+    }
+  }
+  return [...out];
+}"""
+
+
+@pytest.fixture(scope="module")
+def served(qa_builtin, serve_app):
+    from qa.server import Settings, create_app
+
+    demo = app.build_demo(qa_builtin)
+    url = serve_app(create_app(qa_builtin, demo, Settings(port=0), gradio_options=app.page_options()))
+    yield url
+    demo.close()
+
+
+def save_screenshot(page, tmp_path, name: str, full_page: bool = True) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=full_page)
+    assert path.stat().st_size > 10_000
+    if SCREENSHOT_DIR:
+        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(SCREENSHOT_DIR) / name)
+    return path
+
+
+def no_horizontal_overflow(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def english_labels(page) -> list[str]:
+    examples = set(app.EXAMPLES)
+    found = page.evaluate(ENGLISH_LABELS_JS)
+    return [v for v in found if v not in examples and not re.search(r"\.\w{2,4}$", v)]
+
+
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_layout_at_phone_and_desktop_size(browser, served, qa_builtin, size, tmp_path):
+    width, height = VIEWPORTS[size]
+    # The phone in English: Gradio's own words must still be Chinese.
+    page = browser.new_page(viewport={"width": width, "height": height},
+                            locale="en-US" if size == "phone" else "zh-CN")
+    page.goto(served)
+    page.wait_for_selector("#question textarea", timeout=30_000)
+    page.wait_for_timeout(500)
+
+    # the header and the tabs are on screen at load (no autofocus scroll), nothing sticks out sideways
+    assert page.evaluate("window.scrollY") == 0
+    title = page.get_by_role("heading", name="文档问答").bounding_box()
+    tab = page.get_by_role("tab", name="知识库").bounding_box()
+    assert title["y"] >= 0 and tab["y"] + tab["height"] <= height
+    assert no_horizontal_overflow(page)
+
+    # the documents panel: one item per document, its title, count and sections inside it
+    items = page.locator("#qa-documents .qa-doc")
+    documents = qa_builtin.documents()
+    assert items.count() == len(documents)
+    for item, d in zip(items.all(), documents, strict=True):
+        assert item.locator(".qa-doc-title").inner_text() == f"《{d['title']}》"
+        assert item.locator(".qa-doc-count").inner_text() == f"{d['passages']} 个段落"
+        assert item.locator(".qa-doc-sections li").all_inner_texts() == d["sections"]
+
+    ask(page, LAYOUT_QUESTION)
+    best = qa_builtin.ask(LAYOUT_QUESTION, k=app.CHAT_K).best
+    link = page.locator(".message-row a", has_text="查看原文").first
+    link.wait_for(timeout=30_000)
+    page.get_by_text("更多相关段落", exact=False).last.click()
+    page.wait_for_timeout(500)
+    assert no_horizontal_overflow(page)
+    assert english_labels(page) == []
+    save_screenshot(page, tmp_path, f"chat-{size}.png")
+
+    # 查看原文: the document, the cited lines marked and on screen, the section above
+    new_tab = link.get_attribute("target") == "_blank"
+    with page.context.expect_page() if new_tab else _same_page(page) as opened:
+        link.click()
+    source = opened.value
+    source.wait_for_selector("#cited", timeout=20_000)
+    source.wait_for_timeout(300)
+    marked = "".join(source.locator(".cited mark").all_inner_texts())
+    assert "".join(best.text.split())[:30] in "".join(marked.split())
+    box = source.locator("#cited").bounding_box()
+    assert 0 <= box["y"] < height
+    assert best.citation.section in source.locator("header").inner_text()
+    assert source.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    save_screenshot(source, tmp_path, f"source-{size}.png", full_page=False)  # what the reader sees first
+    if source is not page:
+        source.close()
+        page.bring_to_front()
+    else:
+        page.go_back()
+        page.wait_for_selector("#question textarea", timeout=30_000)
+
+    # the 知识库 tab: Chinese labels (the upload box too), words in the table not broken letter by letter
+    page.get_by_role("tab", name="知识库").click()
+    page.locator("#kb-documents .body-cell").get_by_text(documents[0]["title"], exact=True).last.wait_for(
+        timeout=10_000)
+    page.wait_for_timeout(500)
+    upload_box = page.locator("#kb-files").inner_text()
+    assert "拖放" in upload_box and "点击上传" in upload_box and "Drop" not in upload_box
+    assert english_labels(page) == []
+    assert no_horizontal_overflow(page)
+    broken = page.evaluate("""() => [...document.querySelectorAll('#kb-documents .body-cell span')]
+        .filter((s) => s.innerText.length <= 12 && !/\\s/.test(s.innerText))
+        .filter((s) => s.getClientRects().length > 1
+                       || s.offsetHeight > 1.8 * parseFloat(getComputedStyle(s).lineHeight))
+        .map((s) => s.innerText)""")
+    assert broken == []
+    save_screenshot(page, tmp_path, f"kb-{size}.png")
+    page.close()
+
+
+class _same_page:
+    """Stands in for expect_page() when the link opens in the same tab: .value is that page."""
+
+    def __init__(self, page):
+        self.value = page
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.value.wait_for_load_state()
+        return False
