@@ -121,10 +121,10 @@ def markdown(result: dict) -> str:
     build = result.get("build") or {}
     if build.get("runs"):
         lines += ["**Build cost**", ""]
-        keys = ["corpus", "chunks", "build_s", "build_chunks_per_s", "encode_chunks_per_s", "over_encode",
-                "pipeline_s"]
-        lines += _table(["corpus", "chunks", "build s", "chunks/s", "bare encode chunks/s", "ratio",
-                         "build s outside the encoder"],
+        keys = ["corpus", "chunks", "chars", "build_s", "build_chars_per_s", "encode_chars_per_s",
+                "over_encode", "pipeline_s"]
+        lines += _table(["corpus", "sentences", "characters", "build s", "build chars/s",
+                         "bare encode chars/s", "ratio", "build s outside the encoder"],
                         [[r.get(k) for k in keys] for r in build["runs"]])
     rows = result.get("growth") or []
     if rows:
