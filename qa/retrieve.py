@@ -187,8 +187,8 @@ class Retriever:
         stored_ids, matrix = vec.all_vectors(vector_index) if len(self.chunks) else (ids, None)
         # rows of FAISS's own vectors for each chunk position (a view for an exact index)
         self._matrix = matrix
-        self._rows = np.argsort(stored_ids)[np.searchsorted(np.sort(stored_ids), ids)] \
-            if len(self.chunks) else ids
+        by_id = np.argsort(stored_ids)
+        self._rows = by_id[np.searchsorted(stored_ids[by_id], ids)]
         self.sparse = sparse
         self.sparse_weight = sparse_weight
         self.dense_weight = dense_weight
@@ -228,7 +228,9 @@ class Retriever:
 
         Only candidates are scored: the BM25 top SPARSE_CANDIDATES (or `limit`) and the blocks
         of the dense top sentences. A block outside both has a BM25 score no better than the
-        BM25 candidates' and no sentence among the dense top, so it would rank below them.
+        BM25 candidates' and no sentence among the dense top, so it can only pass a candidate
+        that is weak on the other side; this is a cut, not an exact bound (a test compares the
+        top blocks with scoring every block under a much tighter cut).
 
         Returns:
             (blocks, scores, best cosine per block, BM25 per block, coverage, best cosine overall)

@@ -205,7 +205,7 @@ def single_runs(tokens: list[str]) -> list[str]:
     for t in tokens:
         if t[0] == "#":
             continue
-        if len(t) == 1 and _CJK_RUN.fullmatch(t + t) and t not in _QUESTION_CHARS:
+        if len(t) == 1 and "\u4e00" <= t <= "\u9fff" and t not in _QUESTION_CHARS:
             run += t
             continue
         if len(run) > 1:
