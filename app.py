@@ -22,15 +22,16 @@ import gradio as gr  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
 from qa import QA, Answer, Hit, QAError  # noqa: E402
-from qa import feedback as feedback_store  # noqa: E402
-from qa.chat import Turn, read_question, resolve, topic_of  # noqa: E402
+from qa.config import MAX_K  # noqa: E402
 from qa.errors import SourceError  # noqa: E402
-from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 from qa.ingest import DOCUMENT_SUFFIXES  # noqa: E402
-from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
-from qa.parse_worker import warm as start_parse_worker  # noqa: E402
-from qa.server import UnsafeBindError, is_loopback, serve  # noqa: E402
-from qa.source import source_link  # noqa: E402
+from qa.ingest import warm as start_parse_worker  # noqa: E402
+from qa.serve import feedback as feedback_store  # noqa: E402
+from qa.serve.chat import Turn, read_question, resolve, topic_of  # noqa: E402
+from qa.serve.highlight import SentenceVectors, best_sentence_span  # noqa: E402
+from qa.serve.rest import UnsafeBindError, is_loopback, serve  # noqa: E402
+from qa.serve.source import source_link  # noqa: E402
+from qa.serve.uploads import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
 from qa.translate import english_index  # noqa: E402
 
 log = logging.getLogger("qa.app")
@@ -39,13 +40,11 @@ log = logging.getLogger("qa.app")
 CHAT_K = 4
 #: Characters shown of each low-confidence passage when nothing relevant was found.
 LOW_CONFIDENCE_PREVIEW = 120
-#: Largest k the /ask endpoint accepts.
-MAX_K = 20
 #: Questions answered at the same time. The engine is read-only at query time, so they need no
 #: lock; on two cores more than a few at once would only make each one slower.
 CONCURRENCY = 4
 
-#: File types the 知识库 tab's file picker offers (qa.kb checks each upload's content as well).
+#: File types the 知识库 tab's file picker offers (qa.serve.uploads checks each upload's content as well).
 UPLOAD_TYPES = list(DOCUMENT_SUFFIXES)
 #: Gradio's upload cache is swept this often (seconds), of files older than that: uploads that
 #: never reached kb_upload (which deletes the rest at once).
@@ -375,7 +374,7 @@ def upload_report(results: list[tuple[str, str | None, dict | None]]) -> str:
     lines = []
     for name, problem, saved in results:
         if problem is not None:
-            # qa.kb's messages start with the (sanitised) file name, already shown at the line's start.
+            # the upload checks' messages start with the (sanitised) file name, shown already.
             reason = problem.split("：", 1)[1] if problem.startswith(f"{Path(name).stem}") else problem
             lines.append(f"- {escape_markdown(name)}：**未加入**。{escape_markdown(reason)}")
             continue
@@ -428,7 +427,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
     if warm:
         threading.Thread(target=warm_up, args=(qa, sentence_vectors), name="qa-warm-up", daemon=True).start()
 
-    # Follow-ups replay earlier questions (see qa.chat.topic_of); caching the engine's answers
+    # Follow-ups replay earlier questions (see qa.serve.chat.topic_of); caching the engine's answers
     # makes that replay free. The engine is deterministic for a given index build; the build id
     # is part of the key because documents can be added while the app runs (qa.add / refresh).
     @lru_cache(maxsize=1024)
@@ -440,7 +439,7 @@ def build_demo(qa: QA, examples=EXAMPLES, warm: bool = True, writable: bool = Tr
         return ask_cached(query, qa.manifest.get("build"))
 
     def link_for(hit: Hit) -> str | None:
-        """URL of the hit's source view (the /source route of qa.server)."""
+        """URL of the hit's source view (the /source route of qa.serve.rest)."""
         entries = {d["path"]: d for d in qa.manifest.get("documents", [])}
         return source_link(hit.citation, entries)
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import QA, embed, parse_worker
-from qa.embed import load_encoder
+from qa import QA
+from qa.index import embed
+from qa.index.embed import load_encoder
+from qa.ingest import worker as parse_worker
 
 
 @contextlib.contextmanager
@@ -36,7 +38,7 @@ def run_build(sources: list[Path], label: str, index_root: Path, repeats: int = 
     """Build QA(sources) from scratch and encode its distinct sentences bare, alternately `repeats`
     times.
 
-    The encoder and the parse worker (qa.parse_worker) are started first, so their one-off start-up
+    The encoder and the parse worker (qa.ingest.worker) are started first, so their one-off start-up
     is charged to neither side.
 
     Returns:

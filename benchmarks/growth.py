@@ -3,7 +3,7 @@
 The parent writes real inputs into a folder (chunk vectors, question vectors, chunk token lists,
 the questions, the term list, the chunks); each worker pads them with synthetic vectors and token
 lists up to its size, builds the index the engine would build (vectors.build_vector_index picks
-the kind), a qa.sparse.SparseIndex and a qa.retrieve.Retriever, and prints one JSON line.
+the kind), a qa.index.sparse.SparseIndex and a qa.retrieve.Retriever, and prints one JSON line.
 
     python -m benchmarks.growth --data DIR --chunks N
 """
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import vectors as vec
 from qa.chunk import Chunk
 from qa.config import Config
+from qa.index import faiss_store as vec
+from qa.index.sparse import SparseIndex
 from qa.retrieve import DENSE_CANDIDATES, Retriever
-from qa.sparse import SparseIndex
 from qa.terms import Tokenizer
 
 from .corpus import exact_top_k, recall_at_k, synthetic_token_lists, synthetic_vectors

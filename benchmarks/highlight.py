@@ -3,7 +3,7 @@
 Usage: python benchmarks/highlight.py [--articles 100] [--out benchmarks/results/highlight.json]
 
 For each question the app's path is followed: the best passage (`QA.ask`, the chat's k), then the
-sentence `qa.highlight.best_sentence_span` marks in it. Reported per set:
+sentence `qa.serve.highlight.best_sentence_span` marks in it. Reported per set:
 
 - `passage`: the best passage contains the gold answer (retrieval; the highlight cannot do better);
 - `highlight`: the highlighted sentence contains it (a passage of one sentence is its own highlight);
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qa import QA  # noqa: E402
 from qa.chunk import sentence_spans  # noqa: E402
 from qa.evaluate import load_questions  # noqa: E402
-from qa.highlight import SentenceVectors, best_sentence_span  # noqa: E402
+from qa.serve.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 
 #: Passages per question, as in the chat (app.CHAT_K); the best one is highlighted.
 K = 4

@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qa import QA, embed  # noqa: E402
+from qa import QA  # noqa: E402
 from qa.chunk import chunk_documents, split_sentences  # noqa: E402
 from qa.config import BUILTIN_CORPUS  # noqa: E402
+from qa.index import embed  # noqa: E402
 from qa.ingest import read_document  # noqa: E402
 
 

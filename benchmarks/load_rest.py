@@ -247,7 +247,7 @@ def concurrent_httpx(url: str, clients: int, seconds: float) -> dict:
 
 def serve_alone(port: int, index_dir: Path, synthetic_ms: float | None, encoder_threads: int | None) -> None:
     """The REST app without the Gradio page (child process for --synthetic and --encoder-threads)."""
-    from qa.server import serve
+    from qa.serve.rest import serve
 
     serve(load_engine(index_dir, synthetic_ms, encoder_threads), None, "127.0.0.1", port)
 

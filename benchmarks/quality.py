@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa import vectors as vec
-from qa.sparse import SparseIndex
+from qa.index import faiss_store as vec
+from qa.index.sparse import SparseIndex
 from qa.terms import Tokenizer
 
 K = 3

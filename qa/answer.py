@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Below this OCR score a passage is marked low-confidence (the same threshold as qa.ocr.LOW_CONFIDENCE).
-LOW_OCR_CONFIDENCE = 0.8
+from .config import LOW_OCR_CONFIDENCE
 
 #: A passage whose next line range starts more than this many lines after the previous one ends
 #: skips text that is not part of it (one or two blank lines between paragraphs are not a skip).

@@ -65,3 +65,9 @@ def config_from_env(**overrides) -> Config:
 def default_index_dir() -> Path:
     """`QA_INDEX_DIR` if set, else ./index in the working directory."""
     return Path(os.environ.get("QA_INDEX_DIR") or Path.cwd() / "index")
+
+#: Below this OCR score a passage is marked low-confidence (Citation.low_confidence).
+LOW_OCR_CONFIDENCE = 0.8
+
+#: Most passages one question returns (API, REST, CLI and the app).
+MAX_K = 50

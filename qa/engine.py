@@ -5,57 +5,39 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
-import unicodedata
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from . import embed
 from .answer import Answer, Citation, Hit
 from .chunk import Chunk, chunk_documents
-from .config import BUILTIN_CORPUS, MAX_QUESTION_CHARS, Config, config_from_env, default_index_dir
-from .errors import IndexCorruptError, ManifestDamagedError, QuestionError, ReadOnlyIndexError, SourceError
-from .formats import page_and_paragraph
-from .ingest import DOCUMENT_SUFFIXES, Document, file_sha256, find_source_files
-from .parse_worker import read_isolated
+from .config import BUILTIN_CORPUS, MAX_K, Config, config_from_env, default_index_dir
+from .errors import IndexCorruptError, ManifestDamagedError, ReadOnlyIndexError, SourceError
+from .index import embed
+from .index.faiss_store import build_vector_index, refit, stored_vectors
+from .index.sparse import SparseIndex
+from .index.store import MANIFEST, StoredIndex, build_lock, read_manifest, recover_manifest
+from .ingest import (
+    DOCUMENT_SUFFIXES,
+    Document,
+    file_sha256,
+    find_source_files,
+    page_and_paragraph,
+    read_isolated,
+)
+from .question import check_k, clean_question
 from .retrieve import Retriever, confidence
-from .sparse import SparseIndex
-from .store import MANIFEST, StoredIndex, build_lock, read_manifest, recover_manifest
 from .terms import Tokenizer, corpus_terms, normalize
 from .translate import english_terms
-from .vectors import build_vector_index, refit, stored_vectors
 
 log = logging.getLogger(__name__)
 
 #: Layout of the manifest's document entries (per-file hash, terms, page map) that incremental
 #: updates rely on; an index without it is rebuilt once.
 KB_LAYOUT = 2
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
-
-
-def clean_question(question) -> str:
-    """Question text with control and invisible characters removed and whitespace collapsed.
-
-    Raises:
-        QuestionError: not a string, empty after cleaning, or longer than MAX_QUESTION_CHARS.
-    """
-    if not isinstance(question, str):
-        raise QuestionError(f"the question must be text, not {type(question).__name__}")
-    text = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> '?'
-    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
-    text = " ".join(text.split())
-    if not text:
-        raise QuestionError("the question is empty: type a question, e.g. 雍景苑的停车难题是怎么解决的？")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is too long ({len(text)} characters; "
-                            f"at most {MAX_QUESTION_CHARS})")
-    return text
-
-
 class QA:
     """Question answering over a knowledge base of documents, with citations.
 
@@ -66,7 +48,7 @@ class QA:
         model: embedding model id or path (default: $QA_EMBEDDING_MODEL or the built-in USE).
         config: full settings; `model` overrides its model.
         rebuild: re-embed everything even if the stored index is current.
-        kb_dir: folder that uploaded files are copied into (qa.kb.save_upload); None for
+        kb_dir: folder that uploaded files are copied into (qa.serve.uploads.save_upload); None for
             $QA_KB_DIR or <index_dir>/documents.
 
     Opening compares each file's SHA-256 with the index and re-embeds only new or changed files;
@@ -550,9 +532,7 @@ class QA:
             QuestionError: the question is empty, too long or not text; or k is not positive.
         """
         text = clean_question(question)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise QuestionError(f"k must be a positive integer, not {k!r}")
-        k = min(k, 50)
+        k = check_k(k, MAX_K)
         stored, tokenizer, retriever, places = self._state
         query_vector = self.encode_query(text)
         english = english_terms(text)  # its English words, if any, with their translations
@@ -674,4 +654,4 @@ def _reconstruct(index, ids: list[int]) -> np.ndarray | None:
         return None
 
 
-__all__ = ["QA", "clean_question", "SourceError"]
+__all__ = ["QA"]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import vectors as vec
 from .chunk import Chunk
-from .sparse import SparseIndex
+from .index import faiss_store as vec
+from .index.sparse import SparseIndex
+from .script import has_cjk
 
 DENSE_CANDIDATES = 50
 #: Blocks taken from the BM25 side for every question (the dense side adds its own).
@@ -92,10 +93,6 @@ def top_positions(scores: np.ndarray, limit: int) -> np.ndarray:
     if limit >= len(scores):
         return np.arange(len(scores))
     return np.argpartition(-scores, limit - 1)[:limit]
-
-
-def has_cjk(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
 
 
 def best_window(sentence_words: list[frozenset], lengths: list[int], weights: dict[str, float],

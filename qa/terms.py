@@ -15,6 +15,8 @@ from collections import Counter
 
 import jieba
 
+from .script import CJK, is_cjk
+
 jieba.setLogLevel(logging.WARNING)
 
 _QUOTED = re.compile(r"[“‘\"《「『]([^“”‘’\"《》「」『』\n]{2,12})[”’\"》」』]")
@@ -39,8 +41,8 @@ _FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此
 #: Characters of a question's frame (的, 吗, 怎么, 什么, 哪, 谁 …): a character pair that includes
 #: one ("#么解", "#决的") says how the question is asked, not what it is about.
 _QUESTION_CHARS = set("的了吗呢吧么什怎哪谁几")
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
-_NGRAM_CHARS = re.compile(r"[\u4e00-\u9fff]{3,}")
+_CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
+_NGRAM_CHARS = re.compile(f"[{CJK}]{{3,}}")
 
 _lock = threading.RLock()
 _default = None
@@ -205,7 +207,7 @@ def single_runs(tokens: list[str]) -> list[str]:
     for t in tokens:
         if t[0] == "#":
             continue
-        if len(t) == 1 and "\u4e00" <= t <= "\u9fff" and t not in _QUESTION_CHARS:
+        if len(t) == 1 and is_cjk(t) and t not in _QUESTION_CHARS:
             run += t
             continue
         if len(run) > 1:

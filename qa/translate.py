@@ -15,6 +15,7 @@ import logging
 import re
 from collections import defaultdict
 
+from .script import CJK
 from .terms import STOPWORDS
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ more most own same get got make made way kind like one ones thing things anythin
 """.split())
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
-_HEADWORD = re.compile(r"^[\u4e00-\u9fff]{2,8}$")
+_HEADWORD = re.compile(f"^[{CJK}]{{2,8}}$")
 _GLOSS = re.compile(r"[a-z][a-z \-]*")
 _WORD = re.compile(r"[a-z]+(?:'s)?")
 _SKIP = ("variant of", "surname ", "see ", "abbr. ", "cl:", "old variant", "used in", "japanese",

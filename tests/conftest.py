@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def encoder():
-    from qa.embed import load_encoder
+    from qa.index.embed import load_encoder
     return load_encoder()
 
 
@@ -75,12 +75,12 @@ def small_kb(encoder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def serve_app():
-    """A function that serves a FastAPI app (qa.server.create_app) with uvicorn in a thread on a
+    """A function that serves a FastAPI app (qa.serve.rest.create_app) with uvicorn in a thread on a
     free loopback port and returns its base URL; the servers stop when the module's tests end."""
     import threading
     import time
 
-    from qa.server import build_server
+    from qa.serve.rest import build_server
 
     running = []
 

@@ -49,7 +49,7 @@ def test_escape_markdown_round_trips_and_leaves_no_markup(text):
 
 
 def test_highlight_prefers_the_sentence_with_the_question_s_distinctive_words():
-    from qa.highlight import sentence_scores
+    from qa.serve.highlight import sentence_scores
 
     sentences = ["去年,桃园小区出现过停车难题。", "居委会牵头制定了停车公约,居民投票通过。",
                  "桃园小区的停车状况好转。"]
@@ -59,7 +59,7 @@ def test_highlight_prefers_the_sentence_with_the_question_s_distinctive_words():
 
 
 def test_highlight_follows_an_ordinal_to_the_numbered_item():
-    from qa.highlight import sentence_scores
+    from qa.serve.highlight import sentence_scores
 
     sentences = ["三项措施如下:", "一是修缮大门。", "二是安装门禁。", "三是增加巡逻。"]
     assert sentence_scores("那第二项呢？", sentences).argmax() == 2
@@ -86,13 +86,13 @@ def test_highlight_follows_an_ordinal_to_the_numbered_item():
       "快递员与保安发生争执。"], 1),
 ])
 def test_highlight_picks_the_sentence_that_gives_what_the_question_asks_for(question, sentences, answer):
-    from qa.highlight import sentence_scores
+    from qa.serve.highlight import sentence_scores
 
     assert sentence_scores(question, sentences).argmax() == answer
 
 
 def test_highlight_weighs_the_question_s_topic_below_its_focus(monkeypatch):
-    import qa.highlight as highlight
+    import qa.serve.highlight as highlight
 
     question = "黄鳍紫鱼的身体是什么颜色的？"
     assert highlight.topic_bigrams(question) == {"黄鳍", "鳍紫", "紫鱼"}
@@ -161,7 +161,7 @@ def test_launch_binds_where_asked_without_share_link_or_monitoring(monkeypatch, 
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 7999)
     options = seen["gradio_options"]
     assert options.get("share", False) is False and options["enable_monitoring"] is False
-    assert options["max_file_size"] == 20 * 1024 * 1024  # Gradio refuses bigger uploads before qa.kb
+    assert options["max_file_size"] == 20 * 1024 * 1024  # Gradio refuses bigger uploads first
 
 
 def test_host_and_port_come_from_flags_then_environment_then_defaults(monkeypatch):

@@ -24,7 +24,7 @@ def test_ask_json_into_head_ends_without_a_traceback(builtin_index_dir, qa_built
 
 
 def test_ask_uses_a_running_service_for_the_same_index(qa_builtin, builtin_index_dir, serve_app, capsys):
-    from qa.server import Settings, create_app
+    from qa.serve.rest import Settings, create_app
 
     base = serve_app(create_app(qa_builtin, None, Settings(port=0)))
     question = "雍景苑小区的停车管理条例是怎么制定的？"
@@ -37,7 +37,7 @@ def test_ask_uses_a_running_service_for_the_same_index(qa_builtin, builtin_index
 def test_ask_falls_back_when_the_service_serves_another_index(qa_builtin, serve_app, tmp_path):
     import pytest
 
-    from qa.server import Settings, create_app
+    from qa.serve.rest import Settings, create_app
 
     base = serve_app(create_app(qa_builtin, None, Settings(port=0)))
     (tmp_path / "manifest.json").write_text('{"created": "another build"}', encoding="utf-8")

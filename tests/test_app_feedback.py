@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from qa import feedback
 from qa.evaluate import evaluate, load_questions
+from qa.serve import feedback
 
 gradio_client = pytest.importorskip("gradio_client")
 

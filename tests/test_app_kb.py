@@ -13,7 +13,7 @@ from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import app  # noqa: E402
-from qa.kb import MAX_UPLOAD_BYTES  # noqa: E402
+from qa.serve.uploads import MAX_UPLOAD_BYTES  # noqa: E402
 
 BASE_TEXT = """西湖龙井茶
 
@@ -213,12 +213,12 @@ def test_an_uploaded_html_page_is_cited_by_paragraph_in_ask_and_chat(client, tmp
 def test_the_file_picker_offers_the_supported_types_and_gradio_refuses_others(kb_qa, client, tmp_path):
     import gradio as gr
 
-    from qa.kb import ALLOWED_SUFFIXES
+    from qa.serve.uploads import ALLOWED_SUFFIXES
 
     demo = app.build_demo(kb_qa, examples=(), warm=False)
     [picker] = [b for b in demo.blocks.values() if isinstance(b, gr.File) and b.elem_id == "kb-files"]
     assert picker.file_count == "multiple"
-    assert picker.file_types == list(ALLOWED_SUFFIXES)  # the one list (qa.ingest.SUFFIX_FORMATS)
+    assert picker.file_types == list(ALLOWED_SUFFIXES)  # the one list (qa.ingest.read.SUFFIX_FORMATS)
     assert {".markdown", ".pptx", ".xlsx", ".csv", ".png", ".jpg"} <= set(picker.file_types)
     cache = Path(get_upload_folder())
     cached_before = every_file(cache)

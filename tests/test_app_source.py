@@ -7,7 +7,7 @@ import pytest
 
 from qa.answer import Citation, format_line_ranges
 from qa.errors import SourceError
-from qa.source import cited_units, format_ranges, parse_ranges, render_source, source_link
+from qa.serve.source import cited_units, format_ranges, parse_ranges, render_source, source_link
 
 
 def test_a_passage_continued_across_a_column_break_says_so():
@@ -62,7 +62,7 @@ def test_column_break_is_explained_in_the_source_view(tmp_path):
 
 
 def test_the_source_route_serves_the_page_and_refuses_unknown_documents(small_kb, serve_app):
-    from qa.server import Settings, create_app
+    from qa.serve.rest import Settings, create_app
 
     qa = small_kb("灯塔.txt", "白鹭岛灯塔\n\n白鹭岛灯塔建成于一八九二年，塔身用花岗岩砌成。\n")
     base = serve_app(create_app(qa, None, Settings(port=0)))

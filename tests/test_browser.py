@@ -174,7 +174,7 @@ def test_remove_in_the_kb_tab_updates_the_table_and_the_panel(kb_page):
 
 def test_api_docs_render_without_internet(browser, qa_builtin, serve_app):
     """Swagger UI at /docs draws the API from this server alone: every other host is blocked."""
-    from qa.server import Settings, create_app
+    from qa.serve.rest import Settings, create_app
 
     base = serve_app(create_app(qa_builtin, None, Settings(port=0)))
     page = browser.new_page()
@@ -225,7 +225,7 @@ ENGLISH_LABELS_JS = """() => {
 
 @pytest.fixture(scope="module")
 def served(qa_builtin, serve_app):
-    from qa.server import Settings, create_app
+    from qa.serve.rest import Settings, create_app
 
     demo = app.build_demo(qa_builtin)
     url = serve_app(create_app(qa_builtin, demo, Settings(port=0), gradio_options=app.page_options()))

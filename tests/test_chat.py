@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa import Answer, Citation, Hit
-from qa.chat import (
+from qa.serve.chat import (
     MAX_CHAT_CHARS,
     clean_text,
     combine,
@@ -158,7 +158,7 @@ def test_english_follow_up_leans_on_a_chinese_topic(qa_builtin):
 
 
 def test_elliptical_follow_up_about_an_item_of_a_list(qa_builtin):
-    from qa.highlight import best_sentence_span
+    from qa.serve.highlight import best_sentence_span
 
     ask = lambda q: qa_builtin.ask(q, k=3)  # noqa: E731
     first, follow = "街道为“三驾马车”设了哪几个支撑平台？", "那第二个平台呢？"

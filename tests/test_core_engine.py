@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from qa import QA, Answer, Citation, Config, Hit, QuestionError, embed
+from qa import QA, Answer, Citation, Config, Hit, QuestionError
 from qa.chunk import split_sentences
 from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, MAX_QUESTION_CHARS
-from qa.engine import clean_question
-from qa.ingest import decode_text
-from qa.store import MANIFEST, StoredIndex
+from qa.index import embed
+from qa.index.store import MANIFEST, StoredIndex
+from qa.ingest.read import decode_text
+from qa.question import clean_question
 
 #: Questions the built-in article answers (our own wording), in Chinese and English.
 IN_DOMAIN_ZH = ["雍景苑小区的停车难题是怎么解决的？", "江湾国际小区装了门禁以后引发了什么矛盾？",
@@ -94,7 +95,7 @@ def assert_contract(answer: Answer, k: int) -> None:
 
 @pytest.fixture
 def encode_calls(monkeypatch):
-    """Texts passed to qa.embed.encode, one list per call."""
+    """Texts passed to qa.index.embed.encode, one list per call."""
     calls: list[list[str]] = []
     real = embed.encode
 
@@ -390,7 +391,7 @@ def test_bm25_from_sentence_tokens_equals_bm25_of_whole_blocks(qa_builtin):
     every block whole, heading (or title) first."""
     import numpy as np
 
-    from qa.sparse import SparseIndex
+    from qa.index.sparse import SparseIndex
 
     _, tokenizer, retriever, _ = qa_builtin._state
     blocks: dict = {}
@@ -409,7 +410,7 @@ def test_bm25_from_sentence_tokens_equals_bm25_of_whole_blocks(qa_builtin):
 def test_index_turns_approximate_when_updates_grow_it_and_back_without_embedding_again(
         encoder, tmp_path, monkeypatch, encode_calls):
     from benchmarks.corpus import write_generated_corpus
-    from qa import vectors
+    from qa.index import faiss_store as vectors
 
     folder = tmp_path / "kb"
     folder.mkdir()

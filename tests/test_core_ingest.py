@@ -10,7 +10,7 @@ import pytest
 
 from qa.config import BUILTIN_CORPUS
 from qa.errors import SourceError
-from qa.ingest import (
+from qa.ingest.read import (
     decode_text,
     find_source_files,
     load_documents,
@@ -83,7 +83,7 @@ def test_folder_with_a_binary_txt_loads_the_good_files_and_warns(tmp_path, caplo
     (tmp_path / "b.md").write_bytes("# 停车管理\n\n小区共有车位三百个。\n".encode("gb18030"))
     (tmp_path / "image.txt").write_bytes(PNG_HEADER + bytes(range(256)) * 4)
     (tmp_path / "empty.txt").write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="qa.ingest"):
+    with caplog.at_level(logging.WARNING, logger="qa.ingest.read"):
         docs = load_documents([tmp_path])
     assert sorted(Path(d.path).name for d in docs) == ["a.txt", "b.md"]
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

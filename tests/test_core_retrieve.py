@@ -8,6 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
+from qa.index.faiss_store import build_vector_index, search
+from qa.index.sparse import SparseIndex
 from qa.retrieve import (
     CROSS_LINGUAL_ANCHORS,
     SAME_LANGUAGE_ANCHORS,
@@ -19,9 +21,7 @@ from qa.retrieve import (
     max_normalize,
     pad_window,
 )
-from qa.sparse import SparseIndex
 from qa.terms import STOPWORDS, Tokenizer, extract_terms
-from qa.vectors import build_vector_index, search
 
 
 def test_max_normalize_scales_by_the_best_and_keeps_zeros():
@@ -242,10 +242,10 @@ def test_pairs_of_confidence_inputs_are_commutative_in_effect():
 
 @pytest.mark.parametrize("gather_max", [0, 10**9])  # per-term sums, one gathered bincount
 def test_bm25_equals_the_bm25s_lucene_reference(gather_max, monkeypatch):
-    import qa.sparse
+    import qa.index.sparse
 
     bm25s = pytest.importorskip("bm25s")
-    monkeypatch.setattr(qa.sparse, "_GATHER_MAX", gather_max)
+    monkeypatch.setattr(qa.index.sparse, "_GATHER_MAX", gather_max)
     rng = np.random.default_rng(3)
     vocab = [f"t{i}" for i in range(200)]
     # Zipf-like term draws and varied lengths, so that idf and length normalisation both matter
@@ -262,11 +262,11 @@ def test_bm25_equals_the_bm25s_lucene_reference(gather_max, monkeypatch):
 
 
 def test_bm25_builds_in_batches_like_in_one(monkeypatch):
-    import qa.sparse
+    import qa.index.sparse
 
     docs = [[f"w{(i * j) % 37}" for j in range(i % 9 + 1)] for i in range(100)]
     whole = SparseIndex(docs, Tokenizer())
-    monkeypatch.setattr(qa.sparse, "_BATCH", 7)
+    monkeypatch.setattr(qa.index.sparse, "_BATCH", 7)
     batched = SparseIndex(docs, Tokenizer())
     for query in (["w0"], ["w1", "w36"], ["w5", "w6", "w7"]):
         np.testing.assert_array_equal(whole.scores(query), batched.scores(query))

@@ -11,13 +11,13 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import embed
 from qa.chunk import chunk_documents
 from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, Config
 from qa.errors import IndexCorruptError
-from qa.ingest import read_document
-from qa.store import BACKUP, MANIFEST, StoredIndex, build_lock, read_manifest, remove_unreferenced
-from qa.vectors import build_vector_index, search
+from qa.index import embed
+from qa.index.faiss_store import build_vector_index, search
+from qa.index.store import BACKUP, MANIFEST, StoredIndex, build_lock, read_manifest, remove_unreferenced
+from qa.ingest.read import read_document
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa import translate
-from qa.sparse import SparseIndex
+from qa.index.sparse import SparseIndex
 from qa.terms import Tokenizer
 
 

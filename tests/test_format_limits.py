@@ -13,10 +13,10 @@ import zlib
 
 import pytest
 
-from qa import limits
 from qa.errors import SourceError
-from qa.formats import read_bytes
-from qa.ingest import parse_bytes
+from qa.ingest import limits
+from qa.ingest.formats import read_bytes
+from qa.ingest.read import parse_bytes
 
 DOCUMENT_XML = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
                 '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
@@ -182,7 +182,7 @@ def test_ocr_page_and_time_budgets_skip_pages_with_the_reason(monkeypatch):
     pytest.importorskip("rapidocr_onnxruntime")
     from pages import image_pdf, page_image
 
-    from qa import ocr
+    from qa.ingest import ocr
 
     pages = [page_image([f"第{n}页的通知：本周六上午九点在小区广场义诊。"], width=500, height=200, size=20,
                         margin=20)[0] for n in (1, 2, 3)]
@@ -226,7 +226,7 @@ def test_a_refused_file_does_not_affect_the_rest_of_the_folder(encoder, tmp_path
 def test_uploads_of_new_formats_are_accepted_and_hostile_ones_refused(small_kb, tmp_path):
     from test_slides_sheets import make_pptx, make_xlsx
 
-    from qa.kb import UploadError, list_documents, save_upload
+    from qa.serve.uploads import UploadError, list_documents, save_upload
 
     qa = small_kb("notice.txt", "下周三上午小区停水检修。\n")
     for suffix in (".pptx", ".xlsx", ".csv", ".png", ".jpg", ".markdown"):

@@ -30,7 +30,7 @@ def fuzz_qa(qa_builtin, builtin_index_dir, tmp_path_factory):
 def api_schema(fuzz_qa):
     import gradio as gr
 
-    from qa.server import Settings, create_app
+    from qa.serve.rest import Settings, create_app
 
     # The app as served: a Gradio page mounted at "/" must not change how /api answers.
     with gr.Blocks(analytics_enabled=False) as demo:

@@ -15,8 +15,8 @@ import pytest
 
 from qa import QA
 from qa.errors import SourceError
-from qa.kb import MAX_UPLOAD_BYTES, UploadError, delete_document, sanitize_filename, save_upload
-from qa.store import MANIFEST, read_manifest
+from qa.index.store import MANIFEST, read_manifest
+from qa.serve.uploads import MAX_UPLOAD_BYTES, UploadError, delete_document, sanitize_filename, save_upload
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_PDF = Path(__file__).parent / "fixtures" / "kb-sample.pdf"
@@ -156,7 +156,7 @@ def _child(script: str, *args: str) -> subprocess.Popen:
 
 CHILD = """
 import os, sys, time
-import qa.store as store_module
+import qa.index.store as store_module
 from qa import QA
 index_dir, new_file = sys.argv[1:]
 kb = QA(index_dir=index_dir)

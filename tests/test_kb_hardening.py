@@ -15,7 +15,8 @@ import pytest
 
 from qa import QA
 from qa.errors import DiskFullError, ManifestDamagedError, ParseLimitError, ReadOnlyIndexError, SourceError
-from qa.kb import (
+from qa.index.store import BACKUP, MANIFEST
+from qa.serve.uploads import (
     MAX_UPLOAD_CHARS,
     UploadError,
     delete_document,
@@ -23,7 +24,6 @@ from qa.kb import (
     sanitize_filename,
     save_upload,
 )
-from qa.store import BACKUP, MANIFEST
 
 BASE = "社区图书室每天上午九点开门，晚上八点关门。\n\n借书需要出示居民证，每次最多借五本。\n"
 POOL = "游泳池夏季开放，开放时间为下午两点到晚上九点，儿童须由家长陪同。\n"
@@ -169,9 +169,9 @@ def test_a_read_only_index_folder_can_be_opened_but_not_changed(kb, tmp_path):
 # ----- 11. disk full -----
 
 def _full_disk_after(monkeypatch, writes_allowed: int):
-    import qa.store
+    import qa.index.store
 
-    real = qa.store._write_synced
+    real = qa.index.store._write_synced
     count = {"n": 0}
 
     def write(path, data):
@@ -182,7 +182,7 @@ def _full_disk_after(monkeypatch, writes_allowed: int):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(qa.store, "_write_synced", write)
+    monkeypatch.setattr(qa.index.store, "_write_synced", write)
 
 
 @pytest.mark.parametrize("writes_allowed", [0, 1, 2])
@@ -255,7 +255,7 @@ def test_deeply_nested_html_upload_is_refused_with_a_reason(kb):
 
 
 def test_a_parse_over_the_time_limit_is_stopped_and_the_next_one_works(monkeypatch):
-    from qa import parse_worker
+    from qa.ingest import worker as parse_worker
 
     text = "\n\n".join(f"第{n}{BROKEN}" for n in range(3000))
     with pytest.raises(ParseLimitError, match="longer than"):
@@ -265,7 +265,7 @@ def test_a_parse_over_the_time_limit_is_stopped_and_the_next_one_works(monkeypat
 
 
 def test_a_slow_upload_is_refused_and_questions_are_answered_meanwhile(kb, monkeypatch):
-    from qa import parse_worker
+    from qa.ingest import worker as parse_worker
 
     parse_worker.warm()
     monkeypatch.setattr(parse_worker, "PARSE_SECONDS", 1.0)
@@ -301,7 +301,7 @@ def test_a_million_line_text_is_refused_quickly(kb):
 
 
 def test_repair_of_text_without_sentence_endings_scales_linearly():
-    from qa.ingest import parse_document
+    from qa.ingest.read import parse_document
     from qa.terms import default_tokenizer
 
     tok = default_tokenizer()

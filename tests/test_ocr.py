@@ -9,8 +9,8 @@ import pytest
 from pages import char_accuracy, image_pdf, page_image, photo, png
 
 from qa.errors import SourceError
-from qa.formats import read_bytes
-from qa.ingest import parse_bytes
+from qa.ingest.formats import read_bytes
+from qa.ingest.read import parse_bytes
 
 pytest.importorskip("rapidocr_onnxruntime")
 
@@ -112,9 +112,9 @@ def test_questions_on_scans_cite_page_and_region(qa_scans, generated):
 
 
 def test_low_confidence_text_is_kept_and_marked(monkeypatch, generated):
-    from qa import ocr
     from qa.answer import Citation
     from qa.engine import citation_for, document_entry
+    from qa.ingest import ocr
 
     data, _, _ = generated["columns.png"]
     real = ocr.read_lines
@@ -147,7 +147,8 @@ def test_blank_scan_is_skipped_with_the_reason_per_page(generated):
 
 def test_ocr_runs_once_per_file_version(monkeypatch, qa_scans, generated, tmp_path):
     """Opening the knowledge base again, or adding an unchanged scan, reads nothing by OCR."""
-    from qa import QA, ocr
+    from qa import QA
+    from qa.ingest import ocr
 
     calls = []
     monkeypatch.setattr(ocr, "read_lines", lambda image: calls.append(image) or [])

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from qa.errors import IndexCorruptError, ModelError, QuestionError
-from qa.server import (
+from qa.serve.rest import (
     ERROR_STATUS,
     WRITE,
     Settings,

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.kb import MAX_UPLOAD_BYTES
-from qa.server import MAX_UPLOAD_BODY_BYTES, Settings, UnsafeBindError, build_server, create_app, write_routes
+from qa.serve.rest import (
+    MAX_UPLOAD_BODY_BYTES,
+    Settings,
+    UnsafeBindError,
+    build_server,
+    create_app,
+    write_routes,
+)
+from qa.serve.uploads import MAX_UPLOAD_BYTES
 
 # Our own sentences: a base document, and an upload that answers a question the base cannot.
 BASE = ("社区图书室\n\n社区图书室每天下午两点到六点开放，借书需要带居民卡。\n\n"

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SourceError
 from . import limits
-from .errors import SourceError
-from .ingest import (
+from .read import (
     _CONTROL,
     PARAGRAPH_ENDERS,
     SUFFIX_FORMATS,  # noqa: F401 - re-exported: the list lives in ingest
@@ -52,7 +52,8 @@ class Unit:
     row: int = 0
 
 
-def _is_cjk(ch: str) -> bool:
+def _is_wide(ch: str) -> bool:
+    """Full-width: CJK characters and punctuation, joined without a space when lines are joined."""
     return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\uffef" or "\u3000" <= ch <= "\u303f"
 
 
@@ -60,7 +61,7 @@ def squash(text: str) -> str:
     """Collapse whitespace; drop it entirely next to CJK characters (layout breaks, not word gaps)."""
     out = ""
     for part in text.split():
-        if out and not (_is_cjk(out[-1]) or _is_cjk(part[0])):
+        if out and not (_is_wide(out[-1]) or _is_wide(part[0])):
             out += " "
         out += part
     return out
@@ -265,7 +266,7 @@ def read_docx(data: bytes, name: str) -> Document:
 # ----- PDF -----
 
 def _width(text: str) -> int:
-    return sum(2 if _is_cjk(ch) else 1 for ch in text)
+    return sum(2 if _is_wide(ch) else 1 for ch in text)
 
 
 def _join(a: str, b: str) -> str:

@@ -13,8 +13,8 @@ import statistics
 import threading
 from dataclasses import dataclass
 
-from .answer import LOW_OCR_CONFIDENCE
-from .errors import SourceError
+from ..config import LOW_OCR_CONFIDENCE
+from ..errors import SourceError
 
 #: Lines recognised with a lower score are discarded as noise.
 MIN_LINE_SCORE = 0.3
@@ -191,7 +191,7 @@ def _paragraphs(column: list[Line], typical: float) -> list[Block]:
 
 
 def _is_heading(lines: list[Line], typical: float) -> bool:
-    from .ingest import looks_like_heading
+    from .read import looks_like_heading
 
     text = "".join(x.text for x in lines)
     return len(lines) == 1 and looks_like_heading(text) and lines[0].height > 1.2 * typical

@@ -36,10 +36,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .chunk import Chunk
-from .config import FORMAT_VERSION
-from .errors import DiskFullError, IndexCorruptError, ManifestDamagedError
-from .ingest import file_sha256
+from ..chunk import Chunk
+from ..config import FORMAT_VERSION
+from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError
+from ..ingest import file_sha256
 
 MANIFEST = "manifest.json"
 BACKUP = "manifest.backup.json"

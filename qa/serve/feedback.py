@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..script import CJK
+
 log = logging.getLogger(__name__)
 
 FEEDBACK_FILE = "feedback.jsonl"
@@ -27,7 +29,7 @@ MAX_FIELD_CHARS = 4000
 #: Most verdicts read back for the 知识库 tab and the export (the newest ones).
 MAX_READ = 10_000
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK = re.compile(f"[{CJK}]")
 _lock = threading.Lock()
 
 

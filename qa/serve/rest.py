@@ -27,10 +27,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field  # noqa: E402
 from starlette.datastructures import UploadFile as StarletteUploadFile  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
-from .config import MAX_QUESTION_CHARS  # noqa: E402
-from .errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError, UnsafeBindError  # noqa: E402, E501
-from .kb import MAX_UPLOAD_BYTES, delete_document, save_upload  # noqa: E402
-from .webguard import BODY_TIMEOUT, RequestGuard, allowed_hosts, too_large  # noqa: E402
+from ..config import MAX_K, MAX_QUESTION_CHARS  # noqa: E402
+from ..errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError, UnsafeBindError  # noqa: E402, E501
+from .security import BODY_TIMEOUT, RequestGuard, allowed_hosts, too_large  # noqa: E402
+from .uploads import MAX_UPLOAD_BYTES, delete_document, save_upload  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
 #: Largest request body of Gradio's JSON routes (a chat's whole history is sent with each question).
 MAX_GRADIO_BODY_BYTES = 1024 * 1024
-#: Largest k accepted; the engine never returns more than 50 passages anyway.
-MAX_K = 50
 
 #: The one place where engine errors become HTTP statuses (anything not listed: 422).
 ERROR_STATUS: dict[type[QAError], int] = {
@@ -174,7 +172,7 @@ def write_routes(app: FastAPI) -> list[str]:
 # ----- request and response bodies (these make /openapi.json) -----
 
 #: A question must hold one character the engine keeps: it drops whitespace, control and invisible
-#: characters (engine.clean_question), so a question of only those is empty. Stated in the schema so
+#: characters (qa.question.clean_question), so a question of only those is empty. Stated in the schema so
 #: clients (and the fuzzer) know it.
 VISIBLE_CHARACTER = r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]"
 
@@ -608,7 +606,7 @@ def _document_named(qa, name: str) -> str:
     if uploaded:
         return uploaded[0]
     if not paths:
-        from .kb import stray_uploads  # in the folder, not in the index: still deletable
+        from .uploads import stray_uploads  # in the folder, not in the index: still deletable
         stray = [p for p in stray_uploads(qa) if Path(p).name == name]
         if stray:
             return stray[0]

@@ -22,7 +22,7 @@ import bisect
 import math
 from dataclasses import replace
 
-from .ingest import PARAGRAPH_ENDERS, Block, Paragraph
+from .read import PARAGRAPH_ENDERS, Block, Paragraph
 
 ADJACENT_PRIOR = 1.0
 #: A word formed across the break outweighs mere adjacency, even when the document uses it nowhere else.
@@ -287,7 +287,7 @@ def reading_order(blocks: list[Block], tokenizer=None) -> list[Paragraph]:
     into one paragraph whose pieces keep their own line numbers.
     """
     if tokenizer is None:
-        from .terms import default_tokenizer
+        from ..terms import default_tokenizer
         tokenizer = default_tokenizer()
     blocks = demote_broken_headings(blocks, tokenizer)
     links = choose_links(blocks, link_scores(blocks, tokenizer))

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .terms import PINYIN_MARK, RUN_MARK, Tokenizer, char_bigrams
+from ..terms import PINYIN_MARK, RUN_MARK, Tokenizer, char_bigrams
 
 K1 = 1.2
 B = 0.75

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from .errors import SourceError
+from ..errors import SourceError
 
 #: Entries a zipped document may hold (a 300-slide deck with its media has about a thousand).
 MAX_ZIP_ENTRIES = 5000

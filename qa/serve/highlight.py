@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import embed
-from .chunk import sentence_spans
+from ..chunk import sentence_spans
+from ..index import embed
+from ..script import is_cjk
 
 #: Weight of the cosine next to the bigram overlap (a tie-breaker: see sentence_scores).
 COSINE_WEIGHT = 0.1
@@ -184,14 +185,14 @@ def topic_bigrams(question: str) -> set[str]:
 
 def content_chars(text: str) -> list[str]:
     """The CJK characters of `text` that are not function or question characters."""
-    return list(dict.fromkeys(c for c in text if "\u3400" <= c <= "\u9fff" and c not in _FUNCTION_CHARS))
+    return list(dict.fromkeys(c for c in text if is_cjk(c) and c not in _FUNCTION_CHARS))
 
 
 def _english_terms(question: str):
     """English words of the question with their Chinese translations (none for a Chinese one)."""
     if not re.search(r"[A-Za-z]{3}", question):
         return []
-    from .translate import english_terms
+    from ..translate import english_terms
 
     return english_terms(question)
 

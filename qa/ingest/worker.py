@@ -24,9 +24,9 @@ import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from .errors import ParseLimitError, SourceError
-from .ingest import Document, format_of
+from ..errors import ParseLimitError, SourceError
 from .limits import MAX_OCR_SECONDS
+from .read import Document, format_of
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def parse_isolated(data: bytes, path: str, timeout: float | None = None) -> Docu
         SourceError: the document cannot be read (any error of the parser, with its reason).
     """
     if timeout is None:
-        # a file that may need OCR (images, PDF scans) gets the OCR time limit (qa.limits, checked
+        # a file that may need OCR (images, PDF scans) gets the OCR time limit (qa.ingest.limits, checked
         # between pages) and a minute more; every other parse is bounded by its format's limits
         ocr = format_of(path) in ("image", "pdf")
         timeout = max(PARSE_SECONDS, MAX_OCR_SECONDS + 60) if ocr else PARSE_SECONDS
@@ -95,8 +95,8 @@ def read_isolated(path: Path, timeout: float | None = None) -> Document:
 
 
 def _parse(data: bytes, path: str) -> Document:
-    from .ingest import parse_bytes
-    from .terms import default_tokenizer
+    from ..terms import default_tokenizer
+    from .read import parse_bytes
 
     try:
         return parse_bytes(data, path, tokenizer=default_tokenizer())
@@ -118,7 +118,7 @@ def _serve(conn, memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     except (ImportError, ValueError, OSError):
         pass
-    from .terms import default_tokenizer
+    from ..terms import default_tokenizer
     default_tokenizer()  # jieba's dictionary, once per worker
     conn.send(("ready", None))
     while True:
@@ -140,7 +140,7 @@ def _serve(conn, memory_bytes: int) -> None:
 
 
 def _started():
-    """The worker, started if needed: `python -m qa.parse_worker FD`, talking over a socket pair
+    """The worker, started if needed: `python -m qa.ingest.worker FD`, talking over a socket pair
     (a fresh interpreter, so that nothing of this process, its threads or its main script, is
     carried over; multiprocessing's spawn would re-run the main script)."""
     global _worker
@@ -153,8 +153,8 @@ def _started():
     try:
         # runpy warns that `qa` (whose __init__ imports this module) came first: expected, and
         # it would otherwise be printed under every CLI command
-        quiet = "ignore:'qa.parse_worker' found in sys.modules:RuntimeWarning"
-        process = subprocess.Popen([sys.executable, "-W", quiet, "-m", "qa.parse_worker",
+        quiet = "ignore:'qa.ingest.worker' found in sys.modules:RuntimeWarning"
+        process = subprocess.Popen([sys.executable, "-W", quiet, "-m", "qa.ingest.worker",
                                     str(child_sock.fileno()), str(PARSE_MEMORY_BYTES)],
                                    pass_fds=[child_sock.fileno()], env=env,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)

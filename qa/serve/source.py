@@ -15,10 +15,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from .answer import Citation, format_line_ranges, format_paragraph_ranges, line_runs
-from .errors import SourceError
-from .formats import page_and_paragraph
-from .ingest import Document, decode_text, parse_bytes
+from ..answer import Citation, format_line_ranges, format_paragraph_ranges, line_runs
+from ..errors import SourceError
+from ..ingest import Document, decode_text, page_and_paragraph, parse_bytes
 
 #: Most ranges one link may name (a passage has a handful).
 MAX_RANGES = 64

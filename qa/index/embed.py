@@ -9,8 +9,8 @@ import threading
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import ModelError
+from ..config import DEFAULT_MODEL
+from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SourceError
+from ..errors import SourceError
 
 log = logging.getLogger(__name__)
 
 #: File suffix -> format name: the one list of what is read (folders, `add`, uploads, the UI's
-#: file picker all use it). "text" files are read here, "csv" by qa.sheets, the rest by qa.formats.
+#: file picker all use it). "text" files are read here, "csv" by ingest.sheets, the rest by ingest.formats.
 SUFFIX_FORMATS = {".txt": "text", ".md": "text", ".markdown": "text", ".html": "html", ".htm": "html",
                   ".docx": "docx", ".pdf": "pdf", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv",
                   ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".tif": "image",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .answer import Answer
+from ..answer import Answer
+from ..question import clean_text
+from ..script import CJK
 
 #: Longest question the chat accepts (characters, after cleaning): a question, not a pasted document.
 MAX_CHAT_CHARS = 500
@@ -37,26 +38,7 @@ _FRAME_ZH = re.compile(r"什么|怎么样|怎么|怎样|如何|为什么|为何|
 _FRAME_EN = frozenset("a an the is are was were be do does did how what which who whom why when where "
                       "please tell me about of to in on for and or".split())
 _WORD_EN = re.compile(r"[A-Za-z]+")
-_CJK_OR_DIGIT = re.compile(r"[\u3400-\u9fff0-9]")
-
-
-def clean_text(text) -> str:
-    """Text safe to process and display: invalid Unicode replaced, control and format characters
-    removed, whitespace collapsed. Never raises.
-
-    A browser or an HTTP client can send lone surrogates (invalid UTF-16) or control characters;
-    they would break JSON encoding or the page, so they go before anything else sees the text.
-    """
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        text = str(text)
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    # Control characters separate words (tab, newline); format characters (zero-width space, BOM,
-    # direction marks) are invisible inside words, so they go without leaving a gap.
-    text = "".join(" " if unicodedata.category(c) == "Cc" else
-                   "" if unicodedata.category(c) in ("Cf", "Cs", "Co", "Cn") else c for c in text)
-    return " ".join(unicodedata.normalize("NFC", text).split())
+_CJK_OR_DIGIT = re.compile(f"[{CJK}0-9]")
 
 
 def too_long(length: int) -> str:

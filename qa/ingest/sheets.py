@@ -8,10 +8,10 @@ import datetime as dt
 import io
 from pathlib import Path
 
+from ..errors import SourceError
 from . import limits
-from .errors import SourceError
 from .formats import Unit, squash, units_to_document
-from .ingest import Document, decode_text
+from .read import Document, decode_text
 
 
 def cell_text(value) -> str:

@@ -20,10 +20,8 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from .errors import DiskFullError, SourceError, UploadError
-from .formats import SUFFIX_FORMATS, format_of
-from .ingest import decode_text
-from .parse_worker import parse_isolated
+from ..errors import DiskFullError, SourceError, UploadError
+from ..ingest import SUFFIX_FORMATS, decode_text, format_of, parse_isolated
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: A .docx is a zip: refuse packages that would inflate beyond this (zip bombs).
@@ -118,7 +116,7 @@ def sniff(data: bytes, name: str) -> None:
         if unzipped > MAX_UNZIPPED_BYTES:
             raise UploadError(f"{name}：Word 文件解压后过大")
     elif fmt in ("image", "pptx", "xlsx"):
-        pass  # their readers check the content (qa.limits first) when save_upload parses them
+        pass  # their readers check the content (qa.ingest.limits first) when save_upload parses them
     else:
         if data.startswith(_BINARY_MAGIC):
             raise UploadError(f"{name}：内容是二进制文件，不是文本")

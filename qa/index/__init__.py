@@ -1,0 +1,1 @@
+"""Index: embedding, BM25, vector stores and the index on disk."""

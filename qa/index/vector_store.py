@@ -1,0 +1,146 @@
+"""The VectorStore protocol: where a knowledge base's committed builds (manifest, passages,
+vectors) are kept, and how one build is searched. FAISS files in a folder (faiss_store.py) are
+the embedded default; Milvus (milvus_store.py) is for knowledge bases that outgrow one machine.
+
+Retrieval and updates call only these methods, so a store is chosen by configuration
+(`QA(store="milvus", uri=...)`, $QA_STORE, $QA_MILVUS_URI) and the same questions get the same
+passages on every store.
+
+A store holds *builds*. A build is immutable once committed: an update writes a new build beside
+the current one and then commits it in one step (FAISS: `os.replace` of manifest.json; Milvus:
+one manifest row), so a reader sees the old build or the new one, never half of one. What a
+killed update leaves behind is not referenced by any manifest and is removed by the next commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..chunk import Chunk
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """BM25 vectors of the blocks, one row per block in the order BM25 ranks them (CSR).
+
+    Row r's terms are `terms[indptr[r]:indptr[r + 1]]` (vocabulary ids) with their BM25 weights
+    (idf times the saturated term frequency): a question's BM25 score of a block is the dot
+    product of these with the question's term counts.
+    """
+
+    indptr: np.ndarray  # (n_blocks + 1,) int64
+    terms: np.ndarray  # (nnz,) int32
+    weights: np.ndarray  # (nnz,) float32
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def row(self, r: int) -> dict[int, float]:
+        lo, hi = int(self.indptr[r]), int(self.indptr[r + 1])
+        return dict(zip(self.terms[lo:hi].tolist(), self.weights[lo:hi].tolist(), strict=True))
+
+
+class VectorIndex(Protocol):
+    """One committed build, read-only and safe to search from several threads.
+
+    Dense vectors are one per sentence Chunk (ids are `Chunk.id`), L2-normalised, so the inner
+    product is the cosine. Sparse vectors are one per block (ids are block rows of SparseRows).
+    """
+
+    dim: int
+
+    def count(self) -> int:
+        """Number of dense vectors."""
+        ...
+
+    def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by inner product for one query (dim,): (scores (m,) float32, ids (m,) int64),
+        best first, m <= k."""
+        ...
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of `ids` (len(ids), dim) float32, in the order given."""
+        ...
+
+    def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k blocks by dot product with a sparse query {term id: weight}: (scores, rows),
+        best first, only rows with a positive score."""
+        ...
+
+    def sparse_scores(self, query: dict[int, float], rows: np.ndarray) -> np.ndarray:
+        """Dot product of the sparse query with each of `rows` (len(rows),) float32."""
+        ...
+
+    def with_sparse(self, bm25) -> VectorIndex:
+        """This build with its in-memory BM25 (qa.index.sparse.SparseIndex, rebuilt from the
+        passages when a build is opened; its vocabulary ids are those of SparseRows). A store
+        that keeps the sparse vectors itself (Milvus) searches those and returns self; FAISS
+        keeps only dense vectors and searches the sparse side with `bm25`."""
+        ...
+
+
+@dataclass(frozen=True)
+class Build:
+    """A committed build as read back: its manifest, passages and searchable vectors."""
+
+    manifest: dict
+    chunks: tuple[Chunk, ...]
+    index: VectorIndex
+
+
+class VectorStore(Protocol):
+    """Where builds are kept. Writers take `lock()`; readers never need write access."""
+
+    kind: str  # "faiss" or "milvus"
+    location: str  # the index folder or the Milvus URI (for messages)
+
+    def lock(self) -> contextlib.AbstractContextManager[bool]:
+        """Exclusive writer lock (re-entrant within a process); yields whether writes are possible."""
+        ...
+
+    def stamp(self) -> Hashable | None:
+        """A cheap value that changes whenever a build is committed (None: nothing committed)."""
+        ...
+
+    def read_manifest(self) -> dict:
+        """The last committed manifest, recovered from its backup if damaged.
+
+        Raises:
+            FileNotFoundError: nothing has been committed yet.
+            ManifestDamagedError: damaged beyond recovery.
+            IndexCorruptError: of another format version, or unreadable.
+        """
+        ...
+
+    def load(self) -> Build:
+        """The last committed build, checked (counts, ids, checksums where the store has them).
+
+        Raises:
+            FileNotFoundError, IndexCorruptError
+        """
+        ...
+
+    def commit(self, manifest: dict, chunks: tuple[Chunk, ...], base: VectorIndex | None,
+               removed: np.ndarray, added_ids: np.ndarray, added: np.ndarray,
+               sparse: SparseRows) -> Build:
+        """Write a new build and make it current in one step; `base` keeps answering meanwhile.
+
+        Args:
+            manifest: what the build records (the store adds build name, counts, data files).
+            chunks: every passage of the new build, in reading order.
+            base: the build the update starts from (None: from scratch); its vectors minus
+                `removed` ids are kept without being embedded again.
+            removed: ids (int64) of base vectors that are not in the new build.
+            added_ids, added: new vectors (n, dim) float32 under their chunk ids.
+            sparse: the new build's BM25 block vectors.
+        Returns:
+            The committed build (its manifest as written).
+        Raises:
+            DiskFullError: nothing was committed; the previous build is unchanged.
+        """
+        ...

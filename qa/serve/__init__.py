@@ -1,0 +1,1 @@
+"""Serve: the REST API, the Gradio interface and what they share (security, uploads, chat)."""
