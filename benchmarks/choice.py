@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from qa.index import faiss_store as vec
+from qa.index import faiss_index as vec
 
 from .corpus import exact_top_k, recall_at_k, synthetic_vectors
 from .stats import percentile_ms

@@ -24,7 +24,8 @@ import numpy as np
 
 from qa.chunk import Chunk
 from qa.config import Config
-from qa.index import faiss_store as vec
+from qa.index import faiss_index as vec
+from qa.index.blocks import Blocks
 from qa.index.sparse import SparseIndex
 from qa.retrieve import DENSE_CANDIDATES, Retriever
 from qa.terms import Tokenizer
@@ -117,8 +118,11 @@ def _measure_whole_query(inputs: dict, index, qvecs: np.ndarray, n: int, rounds:
     chunks = _chunks([Chunk.from_dict(d) for d in inputs["chunks"]], n)
     # one shared empty word set: the windows are single sentences here, so none is needed
     none = frozenset()
-    retriever = Retriever(chunks, index, sparse, [(c.path, c.block) for c in chunks], [none] * n, [none] * n,
-                          config.sparse_weight, config.dense_weight, config.max_chars)
+    keys = tuple((c.path, c.block) for c in chunks)
+    blocks = Blocks(tokenizer=tokenizer, terms=frozenset(inputs["terms"]), keys=keys,
+                    sentence_words=(none,) * n, context_words=(none,) * n, bm25=sparse, cache={})
+    retriever = Retriever(chunks, vec.FaissIndex(index), blocks, config.sparse_weight, config.dense_weight,
+                          config.max_chars)
     out = {"sparse_build_s": round(time.perf_counter() - start, 2), "tokens_per_chunk": round(mean_tokens, 1)}
     gc.collect()
     out["rss_mb"] = rss_mb()

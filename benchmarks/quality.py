@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.index import faiss_store as vec
+from qa.index import faiss_index as vec
 from qa.index.sparse import SparseIndex
 from qa.terms import Tokenizer
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .config import LOW_OCR_CONFIDENCE
+from .ingest import page_and_paragraph
+
+if TYPE_CHECKING:
+    from .chunk import Chunk
 
 #: A passage whose next line range starts more than this many lines after the previous one ends
 #: skips text that is not part of it (one or two blank lines between paragraphs are not a skip).
@@ -141,3 +146,55 @@ class Answer:
     def to_dict(self) -> dict:
         return {"question": self.question, "found": self.found, "confidence": self.confidence,
                 "hits": [h.to_dict() for h in self.hits]}
+
+
+def citation_for(chunk: Chunk, places: dict[str, dict]) -> Citation:
+    """The Citation of a passage: line ranges for text files; for other formats the chunk's
+    'lines' are paragraph units (formats.py), turned into paragraphs, pages and paragraphs,
+    slides, or sheet rows; text read by OCR also gets its regions on the page and its score."""
+    entry = places.get(chunk.path, {})
+    fmt = entry.get("format", "text")
+    if fmt == "text":
+        return Citation(source=chunk.source, path=chunk.path, lines=[tuple(r) for r in chunk.lines],
+                        section=chunk.section)
+    units = [u for a, b in chunk.lines for u in range(a, b + 1)]
+    if entry.get("unit_rows"):
+        rows = entry["unit_rows"]
+        numbers = sorted({rows[u - 1] for u in units if 0 < u <= len(rows) and rows[u - 1]})
+        return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
+                        rows=_ranges(numbers))
+    boxes = entry.get("ocr_boxes") or {}
+    found = [boxes[str(u)] for u in units if str(u) in boxes]
+    ocr = {"regions": _regions(found), "ocr_confidence": min(b[5] for b in found)} if found else {}
+    if entry.get("page_starts"):
+        starts = tuple(entry["page_starts"])
+        per_page: dict[int, list[int]] = {}
+        for unit in units:
+            page, paragraph = page_and_paragraph(unit, starts)
+            per_page.setdefault(page, []).append(paragraph)
+        paragraphs = () if fmt == "pptx" else tuple((min(v), max(v)) for v in per_page.values())
+        return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
+                        pages=tuple(per_page), paragraphs=paragraphs, **ocr)
+    return Citation(source=chunk.source, path=chunk.path, lines=[], section=chunk.section, format=fmt,
+                    paragraphs=tuple(tuple(r) for r in chunk.lines))
+
+
+def _ranges(numbers: list[int]) -> tuple[tuple[int, int], ...]:
+    """Sorted numbers as inclusive runs: [3, 4, 5, 9] -> ((3, 5), (9, 9))."""
+    out: list[list[int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return tuple((a, b) for a, b in out)
+
+
+def _regions(boxes: list[list]) -> tuple[tuple[int, float, float, float, float], ...]:
+    """One box per page enclosing the passage's OCR boxes: (page, x0, y0, x1, y1) as page fractions."""
+    per_page: dict[int, list[float]] = {}
+    for page, x0, y0, x1, y1, *_ in boxes:
+        r = per_page.get(page)
+        per_page[page] = [x0, y0, x1, y1] if r is None else \
+            [min(r[0], x0), min(r[1], y0), max(r[2], x1), max(r[3], y1)]
+    return tuple((page, *r) for page, r in per_page.items())

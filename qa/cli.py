@@ -34,7 +34,7 @@ def _kb(args, paths=None):
     """The knowledge base in --index-dir; a new one holds just `paths` (not the built-in article)."""
     from .config import default_index_dir
     from .engine import QA
-    from .index.store import MANIFEST
+    from .index.manifest import MANIFEST
 
     index_dir = args.index_dir or default_index_dir()
     if paths and not (Path(index_dir) / MANIFEST).exists():
@@ -70,7 +70,7 @@ def _get_json(url: str, timeout: float) -> dict:
 def _local_manifest(index_dir) -> dict:
     """The index folder's manifest (just the JSON: no model, no index loaded), or {}."""
     from .config import default_index_dir
-    from .index.store import MANIFEST
+    from .index.manifest import MANIFEST
 
     try:
         return json.loads((Path(index_dir or default_index_dir()) / MANIFEST).read_text(encoding="utf-8"))

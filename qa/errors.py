@@ -33,6 +33,10 @@ class ManifestDamagedError(IndexCorruptError):
     """manifest.json is unreadable or of the wrong shape (and no usable backup was found)."""
 
 
+class StoreError(QAError):
+    """The vector store cannot be used: unknown kind, missing client library, unreachable server."""
+
+
 class DiskFullError(QAError):
     """A write failed because the disk is full; nothing was changed (partial files were removed)."""
 

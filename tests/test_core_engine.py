@@ -13,7 +13,8 @@ from qa import QA, Answer, Citation, Config, Hit, QuestionError
 from qa.chunk import split_sentences
 from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, MAX_QUESTION_CHARS
 from qa.index import embed
-from qa.index.store import MANIFEST, StoredIndex
+from qa.index.faiss_store import FaissStore
+from qa.index.manifest import MANIFEST
 from qa.ingest.read import decode_text
 from qa.question import clean_question
 
@@ -344,7 +345,7 @@ def test_damaged_index_is_rebuilt_and_answers_still_work(small_qa, corpus, tmp_p
     assert [c.id for c in qa.chunks] == [c.id for c in small_qa.chunks]
     answer = qa.ask("桂花苑的充电桩在哪里？")
     assert answer.found and Path(answer.best.citation.path).name == "parking.txt"
-    assert StoredIndex.load(index_dir).manifest["format_version"] == FORMAT_VERSION
+    assert FaissStore(index_dir).load().manifest["format_version"] == FORMAT_VERSION
 
 
 @pytest.mark.parametrize("how", ["garbage-manifest", "empty-manifest"])
@@ -355,7 +356,7 @@ def test_damaged_manifest_is_recovered_from_its_backup_without_embedding(small_q
     qa = QA(sources=[corpus], index_dir=index_dir)
     assert embedded(encode_calls) == 0 and qa.build_seconds is None
     assert [c.id for c in qa.chunks] == [c.id for c in small_qa.chunks]
-    assert StoredIndex.load(index_dir).manifest["build"] == small_qa.manifest["build"]  # restored
+    assert FaissStore(index_dir).load().manifest["build"] == small_qa.manifest["build"]  # restored
 
 
 def test_leftovers_of_a_crashed_build_are_ignored_then_cleaned(small_qa, corpus, tmp_path, encode_calls):
@@ -393,7 +394,7 @@ def test_bm25_from_sentence_tokens_equals_bm25_of_whole_blocks(qa_builtin):
 
     from qa.index.sparse import SparseIndex
 
-    _, tokenizer, retriever, _ = qa_builtin._state
+    tokenizer, retriever = qa_builtin.tokenizer, qa_builtin.retriever
     blocks: dict = {}
     for c in qa_builtin.chunks:
         blocks.setdefault((c.path, c.block), [c.section or c.source]).append(c.text)
@@ -410,23 +411,23 @@ def test_bm25_from_sentence_tokens_equals_bm25_of_whole_blocks(qa_builtin):
 def test_index_turns_approximate_when_updates_grow_it_and_back_without_embedding_again(
         encoder, tmp_path, monkeypatch, encode_calls):
     from benchmarks.corpus import write_generated_corpus
-    from qa.index import faiss_store as vectors
+    from qa.index import faiss_index
 
     folder = tmp_path / "kb"
     folder.mkdir()
     shutil.copy(BUILTIN_CORPUS, folder / "article.txt")
     kb = QA(sources=[folder], index_dir=tmp_path / "index")
     before = len(kb.chunks)
-    monkeypatch.setattr(vectors, "EXACT_MAX", before + 10)  # the next upload crosses it
+    monkeypatch.setattr(faiss_index, "EXACT_MAX", before + 10)  # the next upload crosses it
     extra = write_generated_corpus(tmp_path / "more", n_sentences=120, per_file=120, seed=4)[0]
     kb.add([extra])
-    index = kb._state[0].vectors
-    assert len(kb.chunks) > before + 10 and vectors.index_kind(index) == "ivf"
-    assert index.ntotal == len(kb.chunks)
+    index = kb.vector_index
+    assert len(kb.chunks) > before + 10 and index.kind == "ivf"
+    assert index.count() == len(kb.chunks)
     assert kb.ask("雍景苑的停车难题是怎么解决的？").found
     calls = embedded(encode_calls)
     kb.remove([extra])  # IVF cannot remove in place: rebuilt from its own vectors
-    assert vectors.index_kind(kb._state[0].vectors) == "flat" and len(kb.chunks) == before
+    assert kb.vector_index.kind == "flat" and len(kb.chunks) == before
     assert embedded(encode_calls) == calls  # nothing embedded again
     assert kb.ask("雍景苑的停车难题是怎么解决的？").found
 

@@ -8,19 +8,19 @@ import itertools
 import numpy as np
 import pytest
 
-from qa.index.faiss_store import build_vector_index, search
+from qa.index.faiss_index import build_vector_index, search
 from qa.index.sparse import SparseIndex
-from qa.retrieve import (
+from qa.rank import (
     CROSS_LINGUAL_ANCHORS,
     SAME_LANGUAGE_ANCHORS,
     best_window,
     block_scores,
     confidence,
     cosine_to_unit,
-    has_cjk,
     max_normalize,
     pad_window,
 )
+from qa.script import has_cjk
 from qa.terms import STOPWORDS, Tokenizer, extract_terms
 
 
@@ -280,12 +280,12 @@ def test_scoring_only_candidate_blocks_ranks_like_scoring_every_block(qa_builtin
     # few candidates of the article's blocks: a real cut
     monkeypatch.setattr(qa.retrieve, "DENSE_CANDIDATES", 5)
     monkeypatch.setattr(qa.retrieve, "SPARSE_CANDIDATES", 5)
-    _, tokenizer, retriever, _ = qa_builtin._state
+    tokenizer, retriever = qa_builtin.tokenizer, qa_builtin.retriever
     vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
     every = np.arange(len(retriever.members))
     # brute force: every block scored, its best sentence's cosine computed from the stored vectors
-    best = np.array([max(float(retriever._matrix[retriever._rows[at]] @ vector) for at in m)
-                     for m in retriever.members], dtype=np.float32)
+    best = np.array([max(float(qa_builtin.vector_index.vectors([retriever.chunks[at].id])[0] @ vector)
+                         for at in m) for m in retriever.members], dtype=np.float32)
     np.testing.assert_allclose(retriever.best_cosines(every, vector), best, rtol=1e-5)
     scores = block_scores(retriever.sparse.scores(tokens), best, retriever.sparse.coverage(tokens),
                           retriever.sparse_weight, retriever.dense_weight)

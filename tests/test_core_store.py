@@ -1,4 +1,4 @@
-"""The index on disk: save/load round trip, manifest contents, checksums, no pickle, atomic replace, lock."""
+"""The FAISS store on disk: round trip, manifest, checksums, no pickle, atomic replace, lock."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from qa.chunk import chunk_documents
 from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, Config
 from qa.errors import IndexCorruptError
 from qa.index import embed
-from qa.index.faiss_store import build_vector_index, search
-from qa.index.store import BACKUP, MANIFEST, StoredIndex, build_lock, read_manifest, remove_unreferenced
+from qa.index.faiss_index import FaissIndex, build_vector_index, search
+from qa.index.faiss_store import FaissStore
+from qa.index.manifest import BACKUP, MANIFEST, build_lock, read_manifest, remove_unreferenced
+from qa.index.vector_store import Build
 from qa.ingest.read import read_document
 
 
@@ -27,7 +29,11 @@ def stored(encoder):
     index = build_vector_index(vectors, np.array([c.id for c in chunks], dtype=np.int64))
     manifest = {"model": {"id": "use-multilingual-v3", "dimension": int(vectors.shape[1])},
                 "settings": {"block_chars": 1000}, "files": {str(BUILTIN_CORPUS): "x"}}
-    return StoredIndex(manifest=manifest, chunks=chunks, vectors=index)
+    return Build(manifest=manifest, chunks=chunks, index=FaissIndex(index))
+
+
+def save(build, folder):
+    return FaissStore(folder).save(build.manifest, build.chunks, build.index)
 
 
 def data_files(folder):
@@ -36,22 +42,22 @@ def data_files(folder):
 
 
 def test_save_load_round_trip_gives_equal_chunks_and_identical_search(stored, encoder, tmp_path):
-    stored.save(tmp_path)
-    loaded = StoredIndex.load(tmp_path)
+    save(stored, tmp_path)
+    loaded = FaissStore(tmp_path).load()
     assert loaded.chunks == stored.chunks
-    assert loaded.vectors.ntotal == stored.vectors.ntotal == len(stored.chunks)
+    assert loaded.index.count() == stored.index.count() == len(stored.chunks)
     for key in ("model", "settings", "files"):
         assert loaded.manifest[key] == stored.manifest[key]
     queries = embed.encode(encoder, ["停车管理难题", "What is the one circle?", "专家委员会"])
     for q in queries:
-        s1, i1 = search(stored.vectors, q, 10)
-        s2, i2 = search(loaded.vectors, q, 10)
+        s1, i1 = search(stored.index.faiss, q, 10)
+        s2, i2 = search(loaded.index.faiss, q, 10)
         assert np.array_equal(i1, i2)
         assert np.array_equal(s1, s2)
 
 
 def test_saved_manifest_records_version_checksums_and_counts(stored, tmp_path):
-    stored.save(tmp_path)
+    save(stored, tmp_path)
     m = read_manifest(tmp_path)
     assert m["format_version"] == FORMAT_VERSION
     assert m["counts"]["chunks"] == len(stored.chunks)
@@ -60,7 +66,7 @@ def test_saved_manifest_records_version_checksums_and_counts(stored, tmp_path):
 
 
 def test_index_files_are_json_and_faiss_never_pickle(stored, tmp_path):
-    stored.save(tmp_path)
+    save(stored, tmp_path)
     vec_path, chunk_path = data_files(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {MANIFEST, BACKUP, vec_path.name, chunk_path.name}
     json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
@@ -88,14 +94,14 @@ def test_engine_manifest_has_model_settings_and_file_hashes(qa_builtin, builtin_
 
 def test_missing_index_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
-        StoredIndex.load(tmp_path)
+        FaissStore(tmp_path).load()
 
 
 @pytest.mark.parametrize("damage", ["truncate-vectors", "truncate-chunks", "edit-chunks", "delete-vectors",
                                     "delete-chunks", "garbage-manifest", "manifest-list", "other-version",
                                     "wrong-count"])
 def test_damaged_index_is_detected(stored, tmp_path, damage):
-    stored.save(tmp_path)
+    save(stored, tmp_path)
     vec_path, chunk_path = data_files(tmp_path)
     manifest = tmp_path / MANIFEST
     if damage == "truncate-vectors":
@@ -121,27 +127,27 @@ def test_damaged_index_is_detected(stored, tmp_path, damage):
             m["counts"]["chunks"] += 1
         manifest.write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexCorruptError):
-        StoredIndex.load(tmp_path)
+        FaissStore(tmp_path).load()
 
 
 def test_later_saves_replace_the_index_and_remove_old_builds(stored, tmp_path):
-    stored.save(tmp_path)
+    save(stored, tmp_path)
     first = set(data_files(tmp_path))
     for n in (5, 3):  # the previous build may be kept one generation for concurrent readers
         part = stored.chunks[:n]
-        StoredIndex(manifest=stored.manifest, chunks=part, vectors=build_vector_index(
-            np.vstack([stored.vectors.reconstruct(c.id) for c in part]),
-            np.array([c.id for c in part], dtype=np.int64))).save(tmp_path)
+        ids = np.array([c.id for c in part], dtype=np.int64)
+        save(Build(manifest=stored.manifest, chunks=part, index=FaissIndex(build_vector_index(
+            stored.index.vectors(ids), ids))), tmp_path)
     current = set(data_files(tmp_path))
     assert not first & current
     assert all(not p.exists() for p in first)
     assert len([p for p in tmp_path.iterdir() if p.name.startswith(("vectors-", "chunks-"))]) <= 4
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    assert StoredIndex.load(tmp_path).chunks == stored.chunks[:3]
+    assert FaissStore(tmp_path).load().chunks == stored.chunks[:3]
 
 
 def test_leftovers_of_a_crashed_build_are_ignored_and_cleaned(stored, tmp_path):
-    stored.save(tmp_path)
+    save(stored, tmp_path)
     crashed = "19990101000000-deadbeef"
     leftovers = [tmp_path / f"vectors-{crashed}.faiss", tmp_path / f"chunks-{crashed}.jsonl",
                  tmp_path / f".{MANIFEST}.{crashed}.tmp"]
@@ -149,11 +155,11 @@ def test_leftovers_of_a_crashed_build_are_ignored_and_cleaned(stored, tmp_path):
         p.write_bytes(b"half written")
     keep = tmp_path / "notes.txt"
     keep.write_text("not ours", encoding="utf-8")
-    assert StoredIndex.load(tmp_path).chunks == stored.chunks  # ignored on load
-    stored.save(tmp_path)  # cleaned on the next build
+    assert FaissStore(tmp_path).load().chunks == stored.chunks  # ignored on load
+    save(stored, tmp_path)  # cleaned on the next build
     assert not any(p.exists() for p in leftovers)
     assert keep.exists()
-    assert StoredIndex.load(tmp_path).chunks == stored.chunks
+    assert FaissStore(tmp_path).load().chunks == stored.chunks
 
 
 def test_remove_unreferenced_keeps_what_is_named(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from qa import QA
 from qa.errors import SourceError
-from qa.index.store import MANIFEST, read_manifest
+from qa.index.manifest import MANIFEST, read_manifest
 from qa.serve.uploads import MAX_UPLOAD_BYTES, UploadError, delete_document, sanitize_filename, save_upload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,8 +108,8 @@ def test_incremental_add_change_remove_embeds_only_what_changed(encoder, tmp_pat
     full = QA(sources=[docs], index_dir=tmp_path / "full")
     full.remove([docs / "water.md"])
     assert sorted(c.id for c in full.chunks) == sorted(c.id for c in again.chunks)
-    v1 = np.vstack([full._state[0].vectors.reconstruct(int(c.id)) for c in full.chunks])
-    v2 = np.vstack([again._state[0].vectors.reconstruct(int(c.id)) for c in full.chunks])
+    ids = np.array([c.id for c in full.chunks], dtype=np.int64)
+    v1, v2 = full.vector_index.vectors(ids), again.vector_index.vectors(ids)
     assert np.allclose(v1, v2, atol=1e-5)
 
 
@@ -156,7 +156,7 @@ def _child(script: str, *args: str) -> subprocess.Popen:
 
 CHILD = """
 import os, sys, time
-import qa.index.store as store_module
+import qa.index.faiss_store as store_module
 from qa import QA
 index_dir, new_file = sys.argv[1:]
 kb = QA(index_dir=index_dir)

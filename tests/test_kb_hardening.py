@@ -15,7 +15,7 @@ import pytest
 
 from qa import QA
 from qa.errors import DiskFullError, ManifestDamagedError, ParseLimitError, ReadOnlyIndexError, SourceError
-from qa.index.store import BACKUP, MANIFEST
+from qa.index.manifest import BACKUP, MANIFEST
 from qa.serve.uploads import (
     MAX_UPLOAD_CHARS,
     UploadError,
@@ -169,9 +169,9 @@ def test_a_read_only_index_folder_can_be_opened_but_not_changed(kb, tmp_path):
 # ----- 11. disk full -----
 
 def _full_disk_after(monkeypatch, writes_allowed: int):
-    import qa.index.store
+    import qa.index.faiss_store
 
-    real = qa.index.store._write_synced
+    real = qa.index.faiss_store.write_synced
     count = {"n": 0}
 
     def write(path, data):
@@ -182,7 +182,7 @@ def _full_disk_after(monkeypatch, writes_allowed: int):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(qa.index.store, "_write_synced", write)
+    monkeypatch.setattr(qa.index.faiss_store, "write_synced", write)
 
 
 @pytest.mark.parametrize("writes_allowed", [0, 1, 2])

@@ -112,8 +112,8 @@ def test_questions_on_scans_cite_page_and_region(qa_scans, generated):
 
 
 def test_low_confidence_text_is_kept_and_marked(monkeypatch, generated):
-    from qa.answer import Citation
-    from qa.engine import citation_for, document_entry
+    from qa.answer import Citation, citation_for
+    from qa.index.update import document_entry
     from qa.ingest import ocr
 
     data, _, _ = generated["columns.png"]

@@ -6,7 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
-from qa.index import faiss_store as vec
+from qa.index import faiss_index as vec
 
 
 def clustered(n: int, dim: int = 64, centres: int = 40, seed: int = 0) -> np.ndarray:

@@ -1,200 +1,191 @@
-"""The FAISS vector index: inner product over normalised vectors with stable ids, exact or IVF by size."""
+"""The default VectorStore: builds in a local folder (manifest.json, a FAISS file, chunks.jsonl).
+
+Layout of the index folder::
+
+    manifest.json              format version, model, settings, per-file hashes, data file names
+    manifest.backup.json       a copy of the last manifest, written after it
+    vectors-<build>.faiss      FAISS IndexIDMap2 (ids are Chunk.id)
+    chunks-<build>.jsonl       one Chunk per line (JSON, never pickle)
+
+Data files get a fresh build name each time and are fsynced before manifest.json is replaced
+with os.replace, so a reader sees either the old index or the new one, never half of one; a
+crash leaves at worst unreferenced files, removed at the next build. A process that read the old
+manifest an instant before a swap and finds its files gone re-reads the manifest (load retries).
+The manifest records the SHA-256 of each data file, so truncation or corruption is detected on open.
+
+A damaged manifest.json (empty, truncated, invalid, fields of the wrong type) is recovered from
+the backup (`read_manifest`). Data files are deleted only once both name the new build, so
+whichever of the two a reader falls back on still has its files. A full disk during a commit
+removes the build's partial files and raises DiskFullError; the previous index stays as it was.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
 
-import faiss
 import numpy as np
 
-#: Up to this many vectors the index is exact (flat); above it, IVF. One exact query over 512-d
-#: float32 costs 1-2 ms per 10k vectors on one core, so about 50k is where it passes 10 ms
-#: (benchmarks/run.py, stage "choice", measures exact, IVF and HNSW on the same vectors).
-EXACT_MAX = 50_000
+from ..chunk import Chunk
+from ..config import FORMAT_VERSION
+from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError
+from ..ingest import file_sha256
+from .faiss_index import FaissIndex, build_vector_index, read_file, stored_ids, to_bytes
+from .manifest import (
+    BACKUP,
+    MANIFEST,
+    build_lock,
+    fsync_dir,
+    read_manifest,
+    remove_unreferenced,
+    write_atomic,
+    write_synced,
+)
+from .vector_store import Build, SparseRows, VectorIndex
 
-#: Vectors sampled per IVF list to train the coarse quantizer (FAISS warns below 39).
-TRAIN_PER_LIST = 40
-
-
-def ivf_lists(n: int) -> int:
-    """Number of IVF lists for `n` vectors: 4*sqrt(n) rounded to a power of two, at least 64."""
-    return max(64, 1 << round(np.log2(4 * np.sqrt(max(n, 1)))))
-
-
-def ivf_probes(nlist: int) -> int:
-    """Lists scanned per query: 1/32 of them, at least 128.
-
-    Measured with the dev questions as queries on embeddings of a generated corpus padded with
-    noisy mixtures: questions lie far from every passage, so their neighbours spread over more
-    lists than a passage's do. At 50k-100k vectors (1024 lists) 64 probes found 0.92-0.97 of the
-    true top 10 and 128 found 0.98 (2.8 ms); at 1M (4096 lists) 128 probes found 0.97 (6.4 ms on
-    a loaded 2-core machine) and 256 found 0.97 (10.8 ms).
-    """
-    return min(nlist, max(128, nlist // 32))
+log = logging.getLogger(__name__)
 
 
-HNSW_M = 32
-HNSW_EF_SEARCH = 128
+class FaissStore:
+    """Builds in the folder `folder` (created on the first commit); see the module docstring."""
 
+    kind = "faiss"
+    stores_sparse = False
 
-def preferred_kind(n: int, exact_max: int = EXACT_MAX) -> str:
-    """The index kind for `n` vectors: "flat" (exact) up to `exact_max`, else "ivf"."""
-    return "flat" if n <= exact_max else "ivf"
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.location = str(self.folder)
 
+    def lock(self):
+        return build_lock(self.folder)
 
-def make_vector_index(dim: int, n: int = 0, exact_max: int = EXACT_MAX, kind: str = "auto") -> faiss.Index:
-    """An empty id-mapped FAISS index suited to about `n` vectors of dimension `dim`.
+    def stamp(self):
+        try:
+            st = os.stat(self.folder / MANIFEST)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
 
-    Inner product on L2-normalised vectors is cosine similarity. Exact search scans every vector,
-    so above `exact_max` vectors the index is IVF (inverted lists over k-means cells, probing
-    `ivf_probes` cells per query); it must be trained (build_vector_index does that). IVF beat
-    HNSW (M=32, efSearch=128) in the benchmark: at 100k vectors on 2 cores HNSW took 47 s to build
-    against 1.2 s and found fewer of the questions' true neighbours (recall@10 0.87 against 0.96),
-    though it answered faster (0.8 ms against 3.3 ms).
+    def read_manifest(self, any_version: bool = False) -> dict:
+        """manifest.json if it is sound, else its backup (restored as manifest.json when the
+        folder is writable) if the backup and its data files are sound.
 
-    Args:
-        kind: "auto" (by size), or "flat", "ivf", "hnsw" to force one (benchmarks, tests).
-    """
-    if kind == "auto":
-        kind = preferred_kind(n, exact_max)
-    if kind == "flat":
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if kind == "ivf":
-        nlist = ivf_lists(n)
-        index = faiss.index_factory(dim, f"IDMap2,IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
-        faiss.extract_index_ivf(index).nprobe = ivf_probes(nlist)  # stored by faiss.write_index
-        return index
-    if kind == "hnsw":
-        index = faiss.index_factory(dim, f"IDMap2,HNSW{HNSW_M},Flat", faiss.METRIC_INNER_PRODUCT)
-        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
-        return index
-    raise ValueError(f"unknown vector index kind {kind!r}: auto, flat, ivf or hnsw")
+        Raises:
+            FileNotFoundError: neither exists (no index yet).
+            ManifestDamagedError: manifest.json is damaged and there is no usable backup.
+            IndexCorruptError: another format version (unless any_version).
+        """
+        if any_version:
+            return read_manifest(self.folder, any_version=True)
+        try:
+            return read_manifest(self.folder)
+        except (FileNotFoundError, ManifestDamagedError) as e:
+            damage = e
+        try:
+            backup = read_manifest(self.folder, BACKUP)
+            self._load(backup)
+        except FileNotFoundError:
+            raise damage from None
+        except IndexCorruptError as e:
+            if isinstance(damage, FileNotFoundError):
+                raise damage from None
+            raise ManifestDamagedError(f"{damage}; its backup {BACKUP} is not usable either ({e})") from e
+        log.warning("%s; recovered the index from %s (build %s)", damage, BACKUP, backup["build"])
+        try:
+            write_atomic(self.folder / MANIFEST, (self.folder / BACKUP).read_bytes())
+        except OSError as e:
+            log.warning("could not restore %s from its backup (%s); reading the backup", MANIFEST, e)
+        return backup
 
+    def load(self) -> Build:
+        """Open and validate the current build.
 
-def index_kind(index: faiss.Index) -> str:
-    """"flat", "ivf" or "hnsw": what an (id-mapped) index searches with."""
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
-    if isinstance(inner, faiss.IndexIVF):
-        return "ivf"
-    if isinstance(inner, faiss.IndexHNSW):
-        return "hnsw"
-    return "flat"
+        Raises:
+            FileNotFoundError: there is no manifest (no index yet).
+            IndexCorruptError: the manifest or a data file is unreadable, truncated or inconsistent.
+        """
+        for attempt in range(3):
+            manifest = read_manifest(self.folder)
+            try:
+                return self._load(manifest)
+            except IndexCorruptError:
+                # Another process may have swapped in a new build since we read the manifest.
+                if attempt == 2 or read_manifest(self.folder).get("build") == manifest.get("build"):
+                    raise
+        raise AssertionError("unreachable")
 
+    def _load(self, manifest: dict) -> Build:
+        try:
+            data = manifest["data"]
+            paths = {k: self.folder / data[k]["file"] for k in ("vectors", "chunks")}
+            for key, path in paths.items():
+                if file_sha256(path) != data[key]["sha256"]:
+                    raise IndexCorruptError(f"{path} does not match its checksum (truncated or modified)")
+            vectors = read_file(paths["vectors"])
+            with open(paths["chunks"], encoding="utf-8") as f:
+                chunks = tuple(Chunk.from_dict(json.loads(line)) for line in f if line.strip())
+        except IndexCorruptError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise IndexCorruptError(f"index in {self.folder} is unreadable: {e}") from e
+        if vectors.ntotal != len(chunks) or manifest.get("counts", {}).get("chunks") != len(chunks):
+            raise IndexCorruptError(f"index in {self.folder}: {vectors.ntotal} vectors for "
+                                    f"{len(chunks)} chunks")
+        if len(chunks) and not np.array_equal(np.sort(stored_ids(vectors)), np.sort([c.id for c in chunks])):
+            raise IndexCorruptError(f"index in {self.folder}: vector ids do not match the chunks")
+        return Build(manifest=manifest, chunks=chunks, index=FaissIndex(vectors))
 
-def build_vector_index(vectors: np.ndarray, ids: np.ndarray, exact_max: int = EXACT_MAX,
-                       kind: str = "auto") -> faiss.Index:
-    """Index `vectors` (n, dim) float32 under int64 `ids` (n,); trains the index if it needs it."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = make_vector_index(vectors.shape[1], len(vectors), exact_max=exact_max, kind=kind)
-    if not len(vectors):
-        return index
-    if not index.is_trained:
-        ivf = faiss.extract_index_ivf(index)
-        sample = vectors
-        if len(vectors) > TRAIN_PER_LIST * ivf.nlist:
-            pick = np.random.default_rng(0).choice(len(vectors), TRAIN_PER_LIST * ivf.nlist, replace=False)
-            sample = vectors[np.sort(pick)]
-        ivf.cp.niter = 10  # k-means iterations: the default 25 triples the training for no recall gain
-        index.train(sample)
-    index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
-    if index_kind(index) == "ivf":
-        # lets reconstruct() give stored vectors back (reused on incremental updates) and keeps
-        # remove_ids working; written and read with the index
-        faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
-    return index
+    def commit(self, manifest: dict, chunks: tuple[Chunk, ...], base: VectorIndex | None,
+               removed: np.ndarray, added_ids: np.ndarray, added: np.ndarray,
+               sparse: SparseRows | None = None) -> Build:
+        """Write a new build and make it current (the BM25 side is not stored: it is rebuilt
+        from the passages when the build is opened)."""
+        if base is None:
+            index = FaissIndex(build_vector_index(added, added_ids))
+        else:
+            index = base.updated(removed, added_ids, added)
+        return self.save(manifest, chunks, index)
 
+    def save(self, manifest: dict, chunks: tuple[Chunk, ...], index: FaissIndex) -> Build:
+        """Write `index` and `chunks` as a new build and commit it atomically."""
+        folder = self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        build = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        vec_name, chunk_name = f"vectors-{build}.faiss", f"chunks-{build}.jsonl"
+        tmp = folder / f".{MANIFEST}.{build}.tmp"
+        try:
+            write_synced(folder / vec_name, to_bytes(index.faiss))
+            write_synced(folder / chunk_name, "".join(
+                json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks).encode("utf-8"))
+            written = dict(manifest, format_version=FORMAT_VERSION, build=build,
+                           data={"vectors": {"file": vec_name, "sha256": file_sha256(folder / vec_name)},
+                                 "chunks": {"file": chunk_name, "sha256": file_sha256(folder / chunk_name)}},
+                           counts={"chunks": len(chunks), "documents": len(manifest.get("files", {}))})
+            text = json.dumps(written, ensure_ascii=False, indent=1).encode("utf-8")
+            write_synced(tmp, text)
+            os.replace(tmp, folder / MANIFEST)
+        except BaseException as e:
+            for name in (vec_name, chunk_name, tmp.name):
+                with contextlib.suppress(OSError):
+                    (folder / name).unlink()
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"disk full: the index in {folder} could not be saved; the previous "
+                                    f"index is unchanged (free some space and try again)") from e
+            raise
+        fsync_dir(folder)
+        build_out = Build(manifest=written, chunks=tuple(chunks), index=index)
+        try:
+            write_atomic(folder / BACKUP, text)
+        except OSError as e:
+            # Committed all the same; the old backup still has its files, which are kept for it.
+            log.warning("could not write %s (%s); old data files are kept for it", BACKUP, e)
+            return build_out
+        remove_unreferenced(folder, {vec_name, chunk_name})
+        return build_out
 
-def refit(index: faiss.Index, ids, exact_max: int | None = None) -> faiss.Index:
-    """`index` if its kind still suits its size, else its vectors in a new index that does.
-
-    Updates add and remove vectors in place, so a knowledge base that grows past `exact_max`
-    passages by uploads would otherwise stay exact (and slow), one that shrinks would stay IVF,
-    and an IVF index that grew 16-fold would keep lists trained for its first size. The stored
-    vectors are reused; nothing is embedded again. HNSW (only ever forced) is left as it is.
-
-    Args:
-        ids: the ids of every vector in the index.
-    """
-    exact_max = EXACT_MAX if exact_max is None else exact_max
-    kind, n = index_kind(index), index.ntotal
-    if kind == "hnsw":
-        return index
-    if kind == preferred_kind(n, exact_max):
-        if kind != "ivf" or 4 * faiss.extract_index_ivf(index).nlist > ivf_lists(n):
-            return index
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    return build_vector_index(stored_vectors(index, ids), ids, exact_max=exact_max)
-
-
-def stored_vectors(index: faiss.Index, ids) -> np.ndarray:
-    """The vectors stored under `ids`, (len(ids), dim) float32.
-
-    Raises:
-        RuntimeError: the index kind cannot give vectors back.
-    """
-    if not len(ids):
-        return np.zeros((0, index.d), dtype=np.float32)
-    return np.vstack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
-
-
-def all_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Every stored (ids (n,), vectors (n, dim)) of an id-mapped index, in storage order.
-
-    An exact index gives a view of FAISS's own memory (no copy, so a query can score any rows
-    directly); other kinds reconstruct their vectors once.
-
-    Raises:
-        RuntimeError: the index kind cannot give vectors back.
-    """
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    inner = faiss.downcast_index(index.index)
-    if isinstance(inner, faiss.IndexFlat) and len(ids):
-        view = faiss.rev_swig_ptr(inner.get_xb(), len(ids) * index.d).reshape(len(ids), index.d)
-        return ids, view
-    return ids, stored_vectors(index, ids)
-
-
-def search_params(index: faiss.Index):
-    """Search-time parameters from the index itself, never below the defaults set at build.
-
-    faiss.write_index stores nprobe/efSearch, but an index written elsewhere may carry FAISS's
-    defaults (nprobe=1), so the floor is applied on every search.
-    """
-    kind = index_kind(index)
-    if kind == "ivf":
-        ivf = faiss.extract_index_ivf(index)
-        return faiss.SearchParametersIVF(nprobe=max(ivf.nprobe, ivf_probes(ivf.nlist)))
-    if kind == "hnsw":
-        hnsw = faiss.downcast_index(index.index).hnsw
-        return faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, HNSW_EF_SEARCH))
-    return None
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run FAISS single-threaded in this thread for one query.
-
-    One query gains nothing from OpenMP, and waking its team costs more than the search: the
-    threads then spin while the encoder's BLAS runs, which made ask() ~6 ms slower on 2 cores.
-    """
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def search(index: faiss.Index, query: np.ndarray, k: int, params=...) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, ids) for one query vector (dim,); ids of -1 are padding and removed.
-
-    `params`: search_params(index), if the caller keeps it (it costs ~20 µs a query to work out).
-    """
-    k = max(1, min(k, index.ntotal))
-    if params is ...:
-        params = search_params(index)
-    with _one_thread():
-        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
-                                   params=params)
-    keep = ids[0] >= 0
-    return scores[0][keep], ids[0][keep]

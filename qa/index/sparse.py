@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..terms import PINYIN_MARK, RUN_MARK, Tokenizer, char_bigrams
+from .vector_store import SparseRows
 
 K1 = 1.2
 B = 0.75
@@ -74,8 +75,9 @@ class SparseIndex:
     def term_ids(self, tokens: list[str]) -> list[int]:
         return [self.vocab[t] for t in tokens if t in self.vocab]
 
-    def scores(self, tokens: list[str], english=None) -> np.ndarray:
-        """BM25 score of each chunk for the query tokens (a repeated token counts again); shape (n_docs,).
+    def query_vector(self, tokens: list[str], english=None) -> dict[int, float]:
+        """The question as a sparse vector {term id: count} (a repeated token counts again);
+        a block's BM25 score is its dot product with the block's row (`rows`).
 
         Args:
             english: the question's English words with their Chinese translations
@@ -83,18 +85,49 @@ class SparseIndex:
         """
         if english:
             tokens = tokens + list(dict.fromkeys(self.translated(english)))
-        spans = [(self.starts[t], self.starts[t + 1]) for t in self.term_ids(tokens)]
-        if sum(hi - lo for lo, hi in spans) <= _GATHER_MAX:
+        query: dict[int, float] = {}
+        for t in self.term_ids(tokens):
+            query[t] = query.get(t, 0.0) + 1.0
+        return query
+
+    def scores(self, tokens: list[str], english=None) -> np.ndarray:
+        """BM25 score of each block for the query tokens; shape (n_docs,)."""
+        return self.query_scores(self.query_vector(tokens, english))
+
+    def query_scores(self, query: dict[int, float]) -> np.ndarray:
+        """BM25 score of each block for a query vector (`query_vector`); shape (n_docs,) float32."""
+        spans = [(self.starts[t], self.starts[t + 1], w) for t, w in query.items()]
+        if sum(hi - lo for lo, hi, _ in spans) <= _GATHER_MAX:
             # few postings: one gathered bincount beats a numpy call per term
             if not spans:
                 return np.zeros(self.n_docs, dtype=np.float32)
-            docs = np.concatenate([self.postings[lo:hi] for lo, hi in spans])
-            weights = np.concatenate([self.weights[lo:hi] for lo, hi in spans])
+            docs = np.concatenate([self.postings[lo:hi] for lo, hi, _ in spans])
+            weights = np.concatenate([self.weights[lo:hi] if w == 1 else self.weights[lo:hi] * np.float64(w)
+                                      for lo, hi, w in spans])
             return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
         out = np.zeros(self.n_docs, dtype=np.float32)
-        for lo, hi in spans:
-            out[self.postings[lo:hi]] += self.weights[lo:hi]  # a term lists each chunk once
+        for lo, hi, w in spans:
+            out[self.postings[lo:hi]] += self.weights[lo:hi] * np.float32(w)  # a term lists each block once
         return out
+
+    def row_scores(self, query: dict[int, float], rows: np.ndarray) -> np.ndarray:
+        """BM25 scores of some blocks only, (len(rows),) float32: each query term's postings are
+        sorted by block, so a binary search finds the rows in them."""
+        out = np.zeros(len(rows), dtype=np.float64)
+        for t, w in query.items():
+            posting = self.postings[self.starts[t]:self.starts[t + 1]]
+            at = np.minimum(np.searchsorted(posting, rows), len(posting) - 1)
+            hit = posting[at] == rows
+            out[hit] += w * self.weights[self.starts[t] + at[hit]]
+        return out.astype(np.float32)
+
+    def rows(self) -> SparseRows:
+        """Every block's BM25 vector, block-major (what a store that searches them keeps)."""
+        order = np.argsort(self.postings, kind="stable")  # term-major to block-major
+        terms = np.repeat(np.arange(len(self.vocab), dtype=np.int32), self.doc_freq)[order]
+        indptr = np.zeros(self.n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.postings, minlength=self.n_docs), out=indptr[1:])
+        return SparseRows(indptr=indptr, terms=terms, weights=self.weights[order])
 
     def df(self, token: str) -> int:
         """How many chunks contain the token."""

@@ -98,6 +98,7 @@ class VectorStore(Protocol):
 
     kind: str  # "faiss" or "milvus"
     location: str  # the index folder or the Milvus URI (for messages)
+    stores_sparse: bool  # whether commit() keeps the SparseRows (else they are rebuilt on open)
 
     def lock(self) -> contextlib.AbstractContextManager[bool]:
         """Exclusive writer lock (re-entrant within a process); yields whether writes are possible."""
@@ -107,8 +108,9 @@ class VectorStore(Protocol):
         """A cheap value that changes whenever a build is committed (None: nothing committed)."""
         ...
 
-    def read_manifest(self) -> dict:
-        """The last committed manifest, recovered from its backup if damaged.
+    def read_manifest(self, any_version: bool = False) -> dict:
+        """The last committed manifest, recovered from its backup if damaged; with any_version,
+        one of another format version is returned as it is (not checked).
 
         Raises:
             FileNotFoundError: nothing has been committed yet.
@@ -127,7 +129,7 @@ class VectorStore(Protocol):
 
     def commit(self, manifest: dict, chunks: tuple[Chunk, ...], base: VectorIndex | None,
                removed: np.ndarray, added_ids: np.ndarray, added: np.ndarray,
-               sparse: SparseRows) -> Build:
+               sparse: SparseRows | None) -> Build:
         """Write a new build and make it current in one step; `base` keeps answering meanwhile.
 
         Args:
@@ -137,7 +139,7 @@ class VectorStore(Protocol):
                 `removed` ids are kept without being embedded again.
             removed: ids (int64) of base vectors that are not in the new build.
             added_ids, added: new vectors (n, dim) float32 under their chunk ids.
-            sparse: the new build's BM25 block vectors.
+            sparse: the new build's BM25 block vectors (None when `stores_sparse` is False).
         Returns:
             The committed build (its manifest as written).
         Raises:
