@@ -148,7 +148,9 @@ def _started():
         return _worker
     parent_sock, child_sock = socket.socketpair()
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
+    # the folder that holds the `qa` package (this file is qa/ingest/worker.py), so the worker
+    # imports this very checkout whatever the current folder
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[2]),
                                                       env.get("PYTHONPATH", "")] if p)
     try:
         # runpy warns that `qa` (whose __init__ imports this module) came first: expected, and
