@@ -20,15 +20,13 @@ from pathlib import Path
 
 from ..errors import SourceError
 from . import limits
-from .read import (
-    _CONTROL,
+from .document import (
+    CONTROL_CHARACTERS,
     PARAGRAPH_ENDERS,
-    SUFFIX_FORMATS,  # noqa: F401 - re-exported: the list lives in ingest
     Document,
     Paragraph,
     Piece,
     decode_text,
-    format_of,  # noqa: F401 - re-exported
     looks_like_heading,
 )
 
@@ -283,7 +281,7 @@ def page_units(text: str, page: int) -> list[Unit]:
     which costs little: passages run across paragraphs of one section); so does a blank line. A
     short unpunctuated line standing alone is a heading.
     """
-    lines = [squash(_CONTROL.sub("", line)) for line in text.split("\n")]
+    lines = [squash(CONTROL_CHARACTERS.sub("", line)) for line in text.split("\n")]
     lines = [line if not _PAGE_NUMBER.match(line) else "" for line in lines]
     full = max((_width(line) for line in lines if line), default=0)
     units: list[Unit] = []
@@ -395,7 +393,7 @@ def ocr_units(image, page: int) -> list[Unit]:
     for block in ocr.layout(lines, width):
         text = ""
         for line in block.lines:
-            text = _join(text, squash(_CONTROL.sub("", line.text)))
+            text = _join(text, squash(CONTROL_CHARACTERS.sub("", line.text)))
         if not text or _PAGE_NUMBER.match(text):
             continue
         x0, y0, x1, y1 = block.box
