@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import SourceError
 from . import limits
 from .document import Document, decode_text
-from .formats import Unit, squash, units_to_document
+from .units import Unit, squash, units_to_document
 
 
 def cell_text(value) -> str:

@@ -25,8 +25,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import ParseLimitError, SourceError
+from .document import Document, format_of
 from .limits import MAX_OCR_SECONDS
-from .read import Document, format_of
+from .read import parse_bytes
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,6 @@ def read_isolated(path: Path, timeout: float | None = None) -> Document:
 
 def _parse(data: bytes, path: str) -> Document:
     from ..terms import default_tokenizer
-    from .read import parse_bytes
 
     try:
         return parse_bytes(data, path, tokenizer=default_tokenizer())
