@@ -28,7 +28,7 @@ from pages import char_accuracy, image_pdf, page_image, photo  # noqa: E402
 from qa.chunk import split_sentences  # noqa: E402
 from qa.config import BUILTIN_CORPUS  # noqa: E402
 from qa.ingest import ocr  # noqa: E402
-from qa.ingest.formats import read_bytes  # noqa: E402
+from qa.ingest.read import read_bytes  # noqa: E402
 
 
 def paragraphs(start: int, count: int) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from qa.config import BUILTIN_CORPUS
 from qa.errors import SourceError
-from qa.ingest.read import (
+from qa.ingest import (
     decode_text,
     find_source_files,
     load_documents,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from qa.config import BUILTIN_CORPUS
-from qa.ingest.read import parse_document, read_document
+from qa.ingest import parse_document, read_document
 from qa.ingest.repair import follow, spanning_word
 from qa.terms import default_tokenizer
 

@@ -14,9 +14,8 @@ import zlib
 import pytest
 
 from qa.errors import SourceError
-from qa.ingest import limits
-from qa.ingest.formats import read_bytes
-from qa.ingest.read import parse_bytes
+from qa.ingest import limits, parse_bytes
+from qa.ingest.read import read_bytes
 
 DOCUMENT_XML = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
                 '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'

@@ -9,7 +9,7 @@ import pytest
 
 from qa.answer import Citation
 from qa.errors import SourceError
-from qa.ingest.read import read_document
+from qa.ingest import read_document
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_PDF = FIXTURES / "kb-sample.pdf"

@@ -9,8 +9,8 @@ import pytest
 from pages import char_accuracy, image_pdf, page_image, photo, png
 
 from qa.errors import SourceError
-from qa.ingest.formats import read_bytes
-from qa.ingest.read import parse_bytes
+from qa.ingest import parse_bytes
+from qa.ingest.read import read_bytes
 
 pytest.importorskip("rapidocr_onnxruntime")
 

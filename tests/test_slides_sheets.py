@@ -9,7 +9,7 @@ import pytest
 
 from qa.answer import Citation
 from qa.errors import SourceError
-from qa.ingest.read import read_document
+from qa.ingest import read_document
 
 TRADITIONAL = ("社區停車管理辦法",
                "本社區地下停車場共有三百個車位，業主每月租金三百元，訪客每小時收費五元。",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..config import LOW_OCR_CONFIDENCE
 from ..errors import SourceError
+from .document import looks_like_heading
 
 #: Lines recognised with a lower score are discarded as noise.
 MIN_LINE_SCORE = 0.3
@@ -191,8 +192,6 @@ def _paragraphs(column: list[Line], typical: float) -> list[Block]:
 
 
 def _is_heading(lines: list[Line], typical: float) -> bool:
-    from .read import looks_like_heading
-
     text = "".join(x.text for x in lines)
     return len(lines) == 1 and looks_like_heading(text) and lines[0].height > 1.2 * typical
 

@@ -22,7 +22,7 @@ import bisect
 import math
 from dataclasses import replace
 
-from .read import PARAGRAPH_ENDERS, Block, Paragraph
+from .document import PARAGRAPH_ENDERS, Block, Paragraph
 
 ADJACENT_PRIOR = 1.0
 #: A word formed across the break outweighs mere adjacency, even when the document uses it nowhere else.

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..errors import SourceError
 from . import limits
-from .formats import Unit, squash, units_to_document
-from .read import Document, decode_text
+from .document import Document, decode_text
+from .units import Unit, squash, units_to_document
 
 
 def cell_text(value) -> str:

@@ -25,8 +25,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import ParseLimitError, SourceError
+from .document import Document, format_of
 from .limits import MAX_OCR_SECONDS
-from .read import Document, format_of
+from .read import parse_bytes
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,6 @@ def read_isolated(path: Path, timeout: float | None = None) -> Document:
 
 def _parse(data: bytes, path: str) -> Document:
     from ..terms import default_tokenizer
-    from .read import parse_bytes
 
     try:
         return parse_bytes(data, path, tokenizer=default_tokenizer())
@@ -148,7 +148,9 @@ def _started():
         return _worker
     parent_sock, child_sock = socket.socketpair()
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
+    # the folder that holds the `qa` package (this file is qa/ingest/worker.py), so the worker
+    # imports this very checkout whatever the current folder
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[2]),
                                                       env.get("PYTHONPATH", "")] if p)
     try:
         # runpy warns that `qa` (whose __init__ imports this module) came first: expected, and
