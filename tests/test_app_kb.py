@@ -218,7 +218,7 @@ def test_the_file_picker_offers_the_supported_types_and_gradio_refuses_others(kb
     demo = app.build_demo(kb_qa, examples=(), warm=False)
     [picker] = [b for b in demo.blocks.values() if isinstance(b, gr.File) and b.elem_id == "kb-files"]
     assert picker.file_count == "multiple"
-    assert picker.file_types == list(ALLOWED_SUFFIXES)  # the one list (qa.ingest.read.SUFFIX_FORMATS)
+    assert picker.file_types == list(ALLOWED_SUFFIXES)  # the one list (qa.ingest.SUFFIX_FORMATS)
     assert {".markdown", ".pptx", ".xlsx", ".csv", ".png", ".jpg"} <= set(picker.file_types)
     cache = Path(get_upload_folder())
     cached_before = every_file(cache)

@@ -8,7 +8,7 @@ import pytest
 
 from qa.chunk import Chunk, PieceMap, block_starts, chunk_documents, sentence_spans, split_sentences
 from qa.config import BUILTIN_CORPUS, Config
-from qa.ingest.read import Piece, decode_text, join_pieces, parse_document, read_document
+from qa.ingest import Piece, decode_text, join_pieces, parse_document, read_document
 from qa.terms import default_tokenizer
 
 
@@ -172,7 +172,7 @@ def test_spanning_is_replace_of_text_lines_and_sentences():
     import dataclasses
 
     from qa.config import BUILTIN_CORPUS
-    from qa.ingest.read import read_document
+    from qa.ingest import read_document
 
     chunk = chunk_documents([read_document(BUILTIN_CORPUS)])[5]
     new = chunk.spanning("文本", ((3, 4),), (1, 2))

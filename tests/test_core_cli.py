@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
-from qa.ingest.read import decode_text
+from qa.ingest import decode_text
 
 PARKING = """桂花苑停车管理办法
 

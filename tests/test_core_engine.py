@@ -15,7 +15,7 @@ from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, MAX_QUESTION_CHARS
 from qa.index import embed
 from qa.index.faiss_store import FaissStore
 from qa.index.manifest import MANIFEST
-from qa.ingest.read import decode_text
+from qa.ingest import decode_text
 from qa.question import clean_question
 
 #: Questions the built-in article answers (our own wording), in Chinese and English.

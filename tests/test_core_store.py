@@ -19,7 +19,7 @@ from qa.index.faiss_index import FaissIndex, build_vector_index, search
 from qa.index.faiss_store import FaissStore
 from qa.index.manifest import BACKUP, MANIFEST, build_lock, read_manifest, remove_unreferenced
 from qa.index.vector_store import Build
-from qa.ingest.read import read_document
+from qa.ingest import read_document
 
 
 @pytest.fixture(scope="module")

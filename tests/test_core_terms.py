@@ -54,7 +54,7 @@ def test_corpus_terms_keep_names_whole_in_the_tokenizer(qa_builtin):
 
 def test_corpus_terms_is_sorted_and_deterministic(qa_builtin):
     from qa.config import BUILTIN_CORPUS
-    from qa.ingest.read import load_documents
+    from qa.ingest import load_documents
 
     docs = load_documents([BUILTIN_CORPUS])
     assert corpus_terms(docs) == corpus_terms(docs) == sorted(corpus_terms(docs))

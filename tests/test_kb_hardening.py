@@ -301,7 +301,7 @@ def test_a_million_line_text_is_refused_quickly(kb):
 
 
 def test_repair_of_text_without_sentence_endings_scales_linearly():
-    from qa.ingest.read import parse_document
+    from qa.ingest import parse_document
     from qa.terms import default_tokenizer
 
     tok = default_tokenizer()

@@ -6,25 +6,14 @@ import logging
 from pathlib import Path
 
 from ..errors import SourceError
-
-# Piece, decode_text, join_pieces and parse_document are not used here: tests outside ingest still
-# import them from this module (tests/test_core_chunk.py, test_core_engine.py, test_core_cli.py,
-# test_kb_hardening.py). Each is also a name of `qa.ingest`, the path they should use.
-from .document import (
-    DOCUMENT_SUFFIXES,
-    Document,
-    Piece,  # noqa: F401
-    decode_text,  # noqa: F401
-    format_of,
-    join_pieces,  # noqa: F401
-)
+from .document import DOCUMENT_SUFFIXES, Document, format_of
 from .docx import read_docx
 from .html import read_html
 from .image import read_image
 from .pdf import read_pdf
 from .pptx import read_pptx
 from .sheets import read_csv, read_xlsx
-from .text import parse_document, read_text  # noqa: F401 - parse_document: see above
+from .text import read_text
 
 log = logging.getLogger(__name__)
 
