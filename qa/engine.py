@@ -21,7 +21,7 @@ from .index.blocks import Blocks, index_blocks
 from .index.committed import compatible, latest_manifest, updatable_build
 from .index.sources import source_hashes, with_added, with_removed
 from .index.stores import open_store
-from .index.update import manifest_for, new_vectors, plan_update
+from .index.update import commit_plan, manifest_for, new_vectors, plan_update
 from .index.vector_store import Build, VectorIndex
 from .ingest import Document, file_sha256, read_isolated
 from .question import check_k, clean_question
@@ -58,6 +58,9 @@ class QA:
         store: "faiss" (files in index_dir, the default) or "milvus"; None for $QA_STORE.
         uri: Milvus only: a file path (Milvus Lite, embedded) or http://host:19530; None for
             $QA_MILVUS_URI or <index_dir>/milvus.db.
+        replica: serve the store's last committed build as it is, without looking at the source
+            files (an app replica that has only the model on its disk); `refresh` follows new
+            builds, `add` and `remove` raise ReadOnlyIndexError. None for $QA_REPLICA (1/true).
 
     Opening compares each file's SHA-256 with the index and re-embeds only new or changed files;
     `add` and `remove` do the same while questions keep being answered from the previous index.
@@ -65,7 +68,7 @@ class QA:
 
     def __init__(self, sources=None, index_dir=None, model: str | None = None,
                  config: Config | None = None, rebuild: bool = False, kb_dir=None,
-                 store: str | None = None, uri: str | None = None):
+                 store: str | None = None, uri: str | None = None, replica: bool | None = None):
         self.config = (config or config_from_env()).with_changes(**({"model": model} if model else {}))
         if isinstance(sources, (str, Path)):
             sources = [sources]
@@ -76,6 +79,8 @@ class QA:
         self.kb_dir = Path(kb_dir) if kb_dir is not None else \
             Path(os.environ.get("QA_KB_DIR") or self.index_dir / "documents")
         self.store = open_store(store, self.index_dir, uri)
+        self.replica = replica if replica is not None else \
+            (os.environ.get("QA_REPLICA") or "").strip().lower() in ("1", "true", "yes")
         self.encoder = embed.load_encoder(self.config.model)
         self.query_prompt = self.config.query_prompt if self.config.query_prompt is not None \
             else embed.prompt_for(self.config.model, embed.QUERY_PROMPTS)
@@ -164,6 +169,7 @@ class QA:
         Raises:
             SourceError: a path does not exist, has an unsupported type, or cannot be read.
         """
+        self._check_writer()
         if isinstance(paths, (str, Path)):
             paths = [paths]
         # The change applies to the last committed index, whoever committed it.
@@ -184,6 +190,7 @@ class QA:
         Raises:
             SourceError: a path is neither a source nor a document of the knowledge base.
         """
+        self._check_writer()
         if isinstance(paths, (str, Path)):
             paths = [paths]
         with self._lock, self.store.lock():
@@ -218,21 +225,30 @@ class QA:
                 return False
             if not self._compatible(build.manifest):
                 return False
-            self.sources = [Path(s) for s in build.manifest.get("sources", [])]
-            self.excluded = set(build.manifest.get("excluded", []))
-            self._activate(build)
-            self._seen = stamp
+            self._adopt(build, stamp)
             return True
         finally:
             self._lock.release()
 
     def build(self) -> Build:
         """Read, chunk and embed every document and commit the index; it becomes current."""
+        self._check_writer()
         self._sync(self.sources, self.excluded, rebuild=True, strict=self._explicit)
         return self._active.build
 
     # ----- keeping the index in step -----
+    def _check_writer(self) -> None:
+        if self.replica:
+            raise ReadOnlyIndexError(f"this service is a read-only replica of {self.store.location}: "
+                                     f"documents are added and removed where the knowledge base is built")
+
     def _open(self, rebuild: bool = False) -> None:
+        if self.replica:
+            stamp = self.store.stamp()
+            if stamp is None:
+                raise ReadOnlyIndexError(f"nothing has been committed to {self.store.location} yet: a "
+                                         f"replica serves what a writer built (`python -m qa index`)")
+            return self._adopt(self.store.load(), stamp)
         with self._lock, self.store.lock():
             if self.sources is None:
                 manifest = self._latest_manifest()
@@ -278,8 +294,8 @@ class QA:
         self.excluded = set(manifest.get("excluded", []))
         if self._compatible(manifest):
             try:
-                self._activate(self.store.load())
-                self._seen = self.store.stamp()
+                stamp = self.store.stamp()
+                self._adopt(self.store.load(), stamp)
             except (FileNotFoundError, IndexCorruptError) as e:
                 log.warning("%s; the update rebuilds it", e)
 
@@ -318,16 +334,19 @@ class QA:
         fresh = embed.encode(self.encoder, plan.todo, prompt=self.passage_prompt,
                              progress=len(plan.todo) > 256)
         dim = fresh.shape[1] if len(fresh) else (base.index.dim if base else embed.dimension(self.encoder))
-        added = new_vectors(plan, base, fresh, dim)
         model = {"id": self.config.model, "dimension": int(dim), "passage_prompt": self.passage_prompt}
         manifest = manifest_for(plan, model, self.config.index_settings(), sources, excluded, hashes)
-        blocks = index_blocks(plan.chunks, frozenset(manifest["terms"]),
-                              self._active.blocks if self._active else None)
-        build = self.store.commit(manifest, plan.chunks, base.index if base else None, plan.removed,
-                                  np.array([c.id for c in plan.new], dtype=np.int64), added,
-                                  blocks.bm25.rows() if self.store.stores_sparse else None)
+        build, blocks = commit_plan(self.store, plan, base, new_vectors(plan, base, fresh, dim), manifest,
+                                    self._active.blocks if self._active else None)
         self._activate(build, blocks)
         return plan.report
+
+    def _adopt(self, build: Build, stamp) -> None:
+        """Take a committed build as this object's knowledge base, with its sources."""
+        self.sources = [Path(s) for s in build.manifest.get("sources", [])]
+        self.excluded = set(build.manifest.get("excluded", []))
+        self._activate(build)
+        self._seen = stamp
 
     def _activate(self, build: Build, blocks: Blocks | None = None) -> None:
         """Swap in a build (one assignment, so concurrent readers see old or new)."""

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from qa import QA
-from qa.errors import SourceError
+from qa.errors import ReadOnlyIndexError, SourceError
 from qa.index.manifest import MANIFEST, read_manifest
 from qa.serve.uploads import MAX_UPLOAD_BYTES, UploadError, delete_document, sanitize_filename, save_upload
 
@@ -244,6 +244,33 @@ def test_another_process_update_is_picked_up_by_refresh(encoder, tmp_path):
     # and the serving engine's own next update builds on that state, not on its stale one
     serving.remove([docs / "water.md"])
     assert {Path(d["path"]).name for d in serving.documents()} == {"lift.md", "pets.txt"}
+
+
+def test_a_replica_serves_the_committed_build_without_the_source_files(encoder, tmp_path):
+    docs = make_docs(tmp_path / "docs")
+    writer = QA(sources=[docs], index_dir=tmp_path / "index")
+    question = "三号楼什么时候停水？"
+    expected = writer.ask(question)
+    moved = tmp_path / "elsewhere"
+    docs.rename(moved)  # a replica has the store, not the documents
+    replica = QA(index_dir=tmp_path / "index", replica=True)
+    assert replica.ask(question) == expected
+    assert replica.manifest["build"] == writer.manifest["build"]  # opened, not rebuilt
+    with pytest.raises(ReadOnlyIndexError, match="replica"):
+        replica.add([moved / "water.md"])
+    with pytest.raises(ReadOnlyIndexError, match="replica"):
+        replica.remove([moved / "water.md"])
+    moved.rename(docs)
+    extra = tmp_path / "pets.txt"
+    extra.write_text(PETS, encoding="utf-8")
+    writer.add([extra])
+    assert replica.refresh() is True
+    assert "牵绳" in replica.ask("遛狗要注意什么？").hits[0].text
+
+
+def test_a_replica_of_an_empty_store_says_what_to_do(encoder, tmp_path):
+    with pytest.raises(ReadOnlyIndexError, match="python -m qa index"):
+        QA(index_dir=tmp_path / "nothing", replica=True)
 
 
 # ----- uploads (the backend of the browser tab and the REST API) -----

@@ -14,7 +14,8 @@ from ..chunk import Chunk, chunk_documents
 from ..errors import SourceError
 from ..ingest import Document, read_isolated
 from ..terms import corpus_terms
-from .vector_store import Build
+from .blocks import Blocks, index_blocks
+from .vector_store import Build, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,17 @@ def new_vectors(plan: Plan, base: Build | None, fresh: np.ndarray, dim: int) -> 
         back = base.index.vectors(np.array([plan.reuse[c.embed_text] for c in reused], dtype=np.int64))
         by_text.update(zip((c.embed_text for c in reused), back, strict=True))
     return np.array([by_text[c.embed_text] for c in plan.new], dtype=np.float32).reshape(-1, dim)
+
+
+def commit_plan(store: VectorStore, plan: Plan, base: Build | None, added: np.ndarray, manifest: dict,
+                previous: Blocks | None) -> tuple[Build, Blocks]:
+    """Index the new build's blocks and commit it (with their BM25 vectors if the store keeps
+    them); returns the committed build and its blocks."""
+    blocks = index_blocks(plan.chunks, frozenset(manifest["terms"]), previous)
+    build = store.commit(manifest, plan.chunks, base.index if base else None, plan.removed,
+                         np.array([c.id for c in plan.new], dtype=np.int64), added,
+                         blocks.bm25.rows() if store.stores_sparse else None)
+    return build, blocks
 
 
 def manifest_for(plan: Plan, model: dict, settings: dict, sources, excluded, hashes: dict[str, str]) -> dict:
