@@ -71,3 +71,8 @@ LOW_OCR_CONFIDENCE = 0.8
 
 #: Most passages one question returns (API, REST, CLI and the app).
 MAX_K = 50
+
+#: Seconds an upload (REST or browser) may spend embedding before it is refused (IndexTimeError):
+#: 1M characters, the upload cap, embed in 2-3 minutes on a quiet 2-core machine (~7,000 characters/s
+#: in benchmarks/results/latest.json), so this leaves room for a busy one.
+MAX_EMBED_SECONDS = float(os.environ.get("QA_MAX_EMBED_SECONDS") or 600)

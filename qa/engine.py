@@ -157,11 +157,13 @@ class QA:
                       hits=hits, confidence=round(conf, 4))
 
     # ----- managing the knowledge base -----
-    def add(self, paths, parsed: dict[str, Document] | None = None) -> dict:
+    def add(self, paths, parsed: dict[str, Document] | None = None, time_limit: float | None = None) -> dict:
         """Add files or folders to the knowledge base; index what is new or changed.
 
         A file named here must be readable (it is parsed first): otherwise SourceError and nothing
         changes. Unreadable files inside an added folder are skipped and listed in the report.
+        time_limit: seconds the update may spend embedding (uploads: config.MAX_EMBED_SECONDS);
+        past it IndexTimeError, and nothing changes.
 
         Returns:
             {"added", "updated", "removed", "skipped": [{"path", "reason"}], "unchanged",
@@ -170,6 +172,7 @@ class QA:
             SourceError: a path does not exist, has an unsupported type, or cannot be read.
         """
         self._check_writer()
+        deadline = None if time_limit is None else time.monotonic() + time_limit
         if isinstance(paths, (str, Path)):
             paths = [paths]
         # The change applies to the last committed index, whoever committed it.
@@ -182,7 +185,7 @@ class QA:
                 # parsed first, unless this version is indexed already (a scan is OCR'd once)
                 if str(path) not in parsed and indexed != file_sha256(path):
                     parsed[str(path)] = read_isolated(path)
-            return self._sync(new_sources, excluded, parsed=parsed)
+            return self._sync(new_sources, excluded, parsed=parsed, deadline=deadline)
 
     def remove(self, paths) -> dict:
         """Take files or folders out of the knowledge base (the files themselves are not touched).
@@ -300,7 +303,7 @@ class QA:
                 log.warning("%s; the update rebuilds it", e)
 
     def _sync(self, sources, excluded, rebuild: bool = False, strict: bool = False,
-              parsed: dict[str, Document] | None = None) -> dict:
+              parsed: dict[str, Document] | None = None, deadline: float | None = None) -> dict:
         """Bring the index in line with `sources`: re-embed only new or changed files; commit; swap in.
 
         Nothing changes (neither the store nor this object) unless the new build was committed.
@@ -319,7 +322,7 @@ class QA:
                     raise ReadOnlyIndexError(
                         f"the index in {self.store.location} is not current (or missing) and cannot be "
                         f"written; update it where it is writable (`python -m qa index`)")
-                report = self._commit(base, hashes, sources, excluded, strict, parsed or {})
+                report = self._commit(base, hashes, sources, excluded, strict, parsed or {}, deadline)
                 self.build_seconds = time.perf_counter() - start
             self.sources, self.excluded = list(sources), set(excluded)
             self._seen = self.store.stamp()
@@ -328,11 +331,11 @@ class QA:
             return report
 
     def _commit(self, base: Build | None, hashes, sources, excluded, strict: bool,
-                parsed: dict[str, Document]) -> dict:
+                parsed: dict[str, Document], deadline: float | None = None) -> dict:
         """Plan, embed, index the blocks, commit and swap in the new build; returns the report."""
         plan = plan_update(base, hashes, sources, strict, parsed, self.config.block_chars)
         fresh = embed.encode(self.encoder, plan.todo, prompt=self.passage_prompt,
-                             progress=len(plan.todo) > 256)
+                             progress=len(plan.todo) > 256, deadline=deadline)
         dim = fresh.shape[1] if len(fresh) else (base.index.dim if base else embed.dimension(self.encoder))
         model = {"id": self.config.model, "dimension": int(dim), "passage_prompt": self.passage_prompt}
         manifest = manifest_for(plan, model, self.config.index_settings(), sources, excluded, hashes)

@@ -49,6 +49,10 @@ class ParseLimitError(SourceError):
     """A document took longer than the time limit, or more memory than the cap, to parse."""
 
 
+class IndexTimeError(SourceError):
+    """Embedding a document took longer than the time limit of an upload; nothing was changed."""
+
+
 class UploadError(QAError):
     """An uploaded file is refused (type, size, name or content); the message says why, in Chinese.
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from qa import QA
-from qa.errors import ReadOnlyIndexError, SourceError
+from qa.errors import IndexTimeError, ReadOnlyIndexError, SourceError
 from qa.index.manifest import MANIFEST, read_manifest
 from qa.serve.uploads import MAX_UPLOAD_BYTES, UploadError, delete_document, sanitize_filename, save_upload
 
@@ -271,6 +271,22 @@ def test_a_replica_serves_the_committed_build_without_the_source_files(encoder, 
 def test_a_replica_of_an_empty_store_says_what_to_do(encoder, tmp_path):
     with pytest.raises(ReadOnlyIndexError, match="python -m qa index"):
         QA(index_dir=tmp_path / "nothing", replica=True)
+
+
+def test_an_update_past_its_time_limit_changes_nothing(encoder, tmp_path, monkeypatch):
+    from qa.index import embed
+
+    docs = make_docs(tmp_path / "docs")
+    kb = QA(sources=[docs], index_dir=tmp_path / "index")
+    before = (kb.manifest["build"], len(kb.chunks))
+    monkeypatch.setattr(embed, "DEADLINE_GROUP", 1)  # a look at the clock after every sentence
+    extra = tmp_path / "pets.txt"
+    extra.write_text(PETS, encoding="utf-8")
+    with pytest.raises(IndexTimeError, match="nothing was changed"):
+        kb.add([extra], time_limit=0.0)
+    assert (kb.manifest["build"], len(kb.chunks)) == before
+    assert read_manifest(kb.index_dir)["build"] == before[0]
+    assert kb.add([extra], time_limit=600)["added"] == [str(extra.resolve())]
 
 
 # ----- uploads (the backend of the browser tab and the REST API) -----

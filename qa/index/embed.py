@@ -6,11 +6,12 @@ import fnmatch
 import logging
 import os
 import threading
+import time
 
 import numpy as np
 
 from ..config import DEFAULT_MODEL
-from ..errors import ModelError
+from ..errors import IndexTimeError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ QUERY_PROMPTS = {
     "*e5-*": "query: ",
 }
 PASSAGE_PROMPTS = {"*e5-*": "passage: "}
+
+#: Texts embedded between two looks at an update's deadline (a few seconds of work on 2 cores).
+DEADLINE_GROUP = 512
 
 _cache: dict[str, object] = {}
 _lock = threading.Lock()
@@ -162,15 +166,29 @@ def encode_query(encoder, text: str, prompt: str | None = None) -> np.ndarray:
 
 
 def encode(encoder, texts: list[str], prompt: str | None = None, progress: bool = False,
-           batch_size: int = 64) -> np.ndarray:
+           batch_size: int = 64, deadline: float | None = None) -> np.ndarray:
     """Embed texts as L2-normalised float32 rows.
 
+    Args:
+        deadline: a time.monotonic() value; the texts are then embedded in groups of
+            DEADLINE_GROUP and IndexTimeError is raised once a group ends past it.
     Returns:
         array of shape (len(texts), dim).
+    Raises:
+        IndexTimeError: the deadline passed (nothing is returned; the caller commits nothing).
     """
     if not texts:
         return np.zeros((0, dimension(encoder)), dtype=np.float32)
-    vectors = encoder.encode(list(texts), prompt=prompt, batch_size=batch_size,
-                             show_progress_bar=progress, convert_to_numpy=True,
-                             normalize_embeddings=not returns_unit_vectors(encoder))
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+    groups = [list(texts)] if deadline is None else \
+        [list(texts[i:i + DEADLINE_GROUP]) for i in range(0, len(texts), DEADLINE_GROUP)]
+    parts = []
+    for group in groups:
+        parts.append(encoder.encode(group, prompt=prompt, batch_size=batch_size,
+                                    show_progress_bar=progress, convert_to_numpy=True,
+                                    normalize_embeddings=not returns_unit_vectors(encoder)))
+        if deadline is not None and time.monotonic() > deadline and len(parts) < len(groups):
+            raise IndexTimeError(f"embedding {len(texts)} passages takes too long: "
+                                 f"{sum(map(len, parts))} were done when the time limit passed; "
+                                 f"nothing was changed (split the document, or index it with "
+                                 f"`python -m qa add`, which has no time limit)")
+    return np.ascontiguousarray(np.concatenate(parts) if len(parts) > 1 else parts[0], dtype=np.float32)
