@@ -23,13 +23,14 @@ from gradio.utils import get_upload_folder  # noqa: E402
 
 from qa import QA, Answer, Hit, QAError  # noqa: E402
 from qa.config import MAX_K  # noqa: E402
-from qa.errors import SourceError  # noqa: E402
+from qa.errors import SourceError, UnsafeBindError  # noqa: E402
 from qa.ingest import DOCUMENT_SUFFIXES  # noqa: E402
 from qa.ingest import warm as start_parse_worker  # noqa: E402
 from qa.serve import feedback as feedback_store  # noqa: E402
 from qa.serve.chat import Turn, read_question, resolve, topic_of  # noqa: E402
 from qa.serve.highlight import SentenceVectors, best_sentence_span  # noqa: E402
-from qa.serve.rest import UnsafeBindError, is_loopback, serve  # noqa: E402
+from qa.serve.rest import serve  # noqa: E402
+from qa.serve.settings import is_loopback  # noqa: E402
 from qa.serve.source import source_link  # noqa: E402
 from qa.serve.uploads import MAX_UPLOAD_BYTES, UploadError, delete_document, save_upload  # noqa: E402
 from qa.translate import english_index  # noqa: E402

@@ -10,19 +10,12 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from qa.errors import IndexCorruptError, ModelError, QuestionError
-from qa.serve.rest import (
-    ERROR_STATUS,
-    WRITE,
-    Settings,
-    UnsafeBindError,
-    bind_problem,
-    build_server,
-    create_app,
-    is_loopback,
-    settings_from_env,
-    write_routes,
-)
+from qa.errors import IndexCorruptError, ModelError, QuestionError, UnsafeBindError
+from qa.serve.dependencies import WRITE, write_routes
+from qa.serve.rest import create_app
+from qa.serve.server import build_server
+from qa.serve.settings import Settings, bind_problem, is_loopback, settings_from_env
+from qa.serve.statuses import ERROR_STATUS
 
 # Our own questions about the built-in article (not from the shared dev set).
 Q_PARTY = "新江湾城街道的“三驾马车”指的是哪三方？"

@@ -12,8 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.serve.rest import MAX_GRADIO_BODY_BYTES, MAX_UPLOAD_BODY_BYTES, Settings, create_app
+from qa.serve.rest import create_app
 from qa.serve.security import BODY_TIMEOUT, allowed_hosts, foreign_paths
+from qa.serve.settings import MAX_GRADIO_BODY_BYTES, MAX_UPLOAD_BODY_BYTES, Settings
 
 LOCAL = "http://127.0.0.1"
 BASE = "阅览室每周一闭馆整理图书，其余时间上午九点开放。\n"
