@@ -372,6 +372,8 @@ def test_real_server_answers_concurrent_clients(live_server):
 
 def test_app_launch_serves_through_the_rest_server(monkeypatch, qa_builtin):
     app = pytest.importorskip("app")
+    from qa.serve import ui_page
+
     calls = []
     monkeypatch.setattr(app, "serve", lambda *a, **kw: calls.append((a, kw)))
     demo = object()
@@ -379,7 +381,7 @@ def test_app_launch_serves_through_the_rest_server(monkeypatch, qa_builtin):
     (args, kwargs), = calls
     assert args == (qa_builtin, demo, "127.0.0.1", 7999)
     options = kwargs["gradio_options"]
-    assert options["css"] == app.CSS and options["enable_monitoring"] is False
+    assert options["css"] == ui_page.CSS and options["enable_monitoring"] is False
 
     def refuse(*a, **kw):
         raise UnsafeBindError("refusing to listen on 0.0.0.0: set QA_API_TOKEN")
