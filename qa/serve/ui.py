@@ -179,26 +179,27 @@ def knowledge_base_tab(qa, documents: list[dict], writable: bool) -> KnowledgeBa
 
 
 def wire(demo: gr.Blocks, chat: ChatTab, kb: KnowledgeBaseTab, about: gr.Markdown,
-         c: ChatComponents, k: KnowledgeBaseComponents) -> None:
+         chat_ui: ChatComponents, kb_ui: KnowledgeBaseComponents) -> None:
     """Connect the components' events and the API endpoints to the tabs' behaviour."""
-    gr.on([c.box.submit, c.send.click], chat.chat, [c.box, c.chatbot], c.chatbot, api_name="chat")
+    asked = [chat_ui.box.submit, chat_ui.send.click]
+    gr.on(asked, chat.chat, [chat_ui.box, chat_ui.chatbot], chat_ui.chatbot, api_name="chat")
     # Inputs are read when the event fires, so clearing the box at once does not lose the question.
-    gr.on([c.box.submit, c.send.click], lambda: "", None, c.box, queue=False, api_visibility="private")
-    for button, example in c.examples:
-        button.click(partial(chat.chat, example), c.chatbot, c.chatbot, api_visibility="private")
+    gr.on(asked, lambda: "", None, chat_ui.box, queue=False, api_visibility="private")
+    for button, example in chat_ui.examples:
+        button.click(partial(chat.chat, example), chat_ui.chatbot, chat_ui.chatbot, api_visibility="private")
     gr.api(chat.ask, api_name="ask")
 
-    views = [about, c.panel, k.table, k.skipped, k.remove_choice]
+    views = [about, chat_ui.panel, kb_ui.table, kb_ui.skipped, kb_ui.remove_choice]
     # One write at a time (qa.add/remove serialise anyway); questions keep being answered meanwhile.
-    k.upload.click(kb.upload, k.files, [k.report, k.files, *views], api_name="kb_upload",
-                   concurrency_limit=1, concurrency_id="kb-write")
-    k.remove.click(kb.remove, k.remove_choice, [k.removed, *views], api_name="kb_remove",
-                   concurrency_limit=1, concurrency_id="kb-write")
+    kb_ui.upload.click(kb.upload, kb_ui.files, [kb_ui.report, kb_ui.files, *views], api_name="kb_upload",
+                       concurrency_limit=1, concurrency_id="kb-write")
+    kb_ui.remove.click(kb.remove, kb_ui.remove_choice, [kb_ui.removed, *views], api_name="kb_remove",
+                       concurrency_limit=1, concurrency_id="kb-write")
     gr.api(kb.listing, api_name="kb_list")
-    c.chatbot.like(chat.on_feedback, c.chatbot, [k.feedback_note, k.feedback_list], api_visibility="private")
-    k.export.click(kb.feedback_export, None, k.exported, api_visibility="private")
-    k.tab.select(kb.feedback_views, None, [k.feedback_note, k.feedback_list], queue=False,
-                 api_visibility="private")
+    feedback = [kb_ui.feedback_note, kb_ui.feedback_list]
+    chat_ui.chatbot.like(chat.on_feedback, chat_ui.chatbot, feedback, api_visibility="private")
+    kb_ui.export.click(kb.feedback_export, None, kb_ui.exported, api_visibility="private")
+    kb_ui.tab.select(kb.feedback_views, None, feedback, queue=False, api_visibility="private")
     # A page opened, or a tab shown, after documents were added or removed elsewhere shows them.
     demo.load(kb.views, None, views, queue=False, api_visibility="private")
-    k.tab.select(kb.views, None, views, queue=False, api_visibility="private")
+    kb_ui.tab.select(kb.views, None, views, queue=False, api_visibility="private")
