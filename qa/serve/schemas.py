@@ -1,5 +1,8 @@
-"""The JSON the service speaks: pydantic request/response bodies (they make /openapi.json) and the
-one JSON shape of an answer, `answer_json`, that REST, the CLI and the Gradio /ask endpoint use."""
+"""The JSON the service speaks: request/response bodies and the one JSON shape of an answer.
+
+The pydantic models make /openapi.json; `answer_json` is what REST, the CLI and the Gradio /ask
+endpoint start from.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Errors as HTTP answers: engine errors become statuses, every client mistake a 4xx with one clear
-sentence, a bug a 500 (logged); all in the API's error shape {detail, errors}."""
+"""Errors as HTTP answers, all in the API's error shape {detail, errors}.
+
+Engine errors become statuses (ERROR_STATUS), every client mistake a 4xx with one clear
+sentence, a bug a 500 (logged with its traceback).
+"""
 
 from __future__ import annotations
 

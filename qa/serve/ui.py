@@ -1,5 +1,7 @@
-"""The Gradio UI: the 问答 and 知识库 tabs laid out, and their events and API endpoints wired to the
-tabs' behaviour (qa.serve.ui_chat, qa.serve.ui_kb); `build_demo` is the one entry point."""
+"""The Gradio UI: the 问答 and 知识库 tabs laid out and wired; `build_demo` is the entry point.
+
+What the tabs do lives in qa.serve.ui_chat and qa.serve.ui_kb, what they show in ui_render.
+"""
 
 from __future__ import annotations
 

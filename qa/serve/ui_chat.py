@@ -1,5 +1,7 @@
-"""The 问答 tab's behaviour: answer chat messages (follow-ups resolved, answers cached), the /ask
-endpoint, readers' 👍/👎 on answers, and warming the engine before the first visitor."""
+"""The 问答 tab's behaviour: chat answers, the /ask endpoint, readers' 👍/👎, warming up.
+
+Follow-ups are resolved against earlier questions, whose answers are cached per index build.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The 知识库 tab's behaviour: upload and remove documents, list what is indexed, show and export
-readers' feedback. Writes only while the page is `writable` (no other machine can reach it)."""
+"""The 知识库 tab's behaviour: upload, remove and list documents; show and export feedback.
+
+Writes only while the page is `writable` (no other machine can reach it).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""What the page shows, as text: chat messages in escaped markdown, the documents panel, the 知识库
-tab's tables, upload reports and feedback summaries (pure functions of what the engine returns)."""
+"""What the page shows: escaped chat markdown, citation lines, the documents panel, tables, reports.
+
+Pure functions of what the engine returns (the 知识库 tab's tables, upload reports and
+feedback summaries too); every text from a document or a user is escaped.
+"""
 
 from __future__ import annotations
 
