@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import QAError
+from .errors import QAError, ServiceUnavailable
 from .evaluate import evaluate, evaluate_squad, format_report, format_squad_report, is_squad, load_questions
 from .ingest import DOCUMENT_SUFFIXES
 
@@ -19,10 +19,6 @@ from .ingest import DOCUMENT_SUFFIXES
 DEFAULT_SERVICE_URL = "http://127.0.0.1:7860"
 #: Seconds to wait for the running service's first reply; an absent service refuses at once.
 SERVICE_TIMEOUT = 2.0
-
-
-class ServiceUnavailable(QAError):
-    """No usable service answered at the URL (not running, not ready, or serving another index)."""
 
 
 def _qa(args, rebuild: bool = False):
@@ -80,7 +76,7 @@ def _local_manifest(index_dir) -> dict:
 
 def ask_service(url: str, question: str, k: int, index_dir=None, check_index: bool = True,
                 timeout: float = SERVICE_TIMEOUT) -> dict:
-    """The running service's answer (the dict `Answer.to_dict` gives) from its REST /api/ask.
+    """The running service's answer (the dict `answer_json` gives) from its REST /api/ask.
 
     check_index: use the service only if it serves the same build of the index as the local
     index folder (its /api/health `index_created`), so that the answer is the one an in-process
@@ -123,7 +119,9 @@ def _answer_dict(args) -> dict:
             if args.service:
                 raise
             logging.getLogger(__name__).info("answering in this process: %s", e)
-    return _qa(args).ask(args.question, k=args.k).to_dict()
+    from .serve.schemas import answer_json
+
+    return answer_json(_qa(args).ask(args.question, k=args.k))
 
 
 def _print_answer(answer: dict) -> None:

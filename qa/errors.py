@@ -69,3 +69,7 @@ class UploadError(QAError):
     @property
     def http_status(self) -> int:
         return self.STATUS.get(self.code, 422)
+
+
+class ServiceUnavailable(QAError):
+    """No usable service answered at the URL (not running, not ready, or serving another index)."""

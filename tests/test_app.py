@@ -14,6 +14,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import app  # noqa: E402
+from qa.serve import ui, ui_chat, ui_render  # noqa: E402
 
 IN_DOMAIN = "雍景苑小区的停车管理条例是怎么制定的？"
 OUT_OF_DOMAIN = "怎样给自行车的内胎补漏气？"
@@ -22,7 +23,7 @@ OUT_OF_DOMAIN = "怎样给自行车的内胎补漏气？"
 
 @pytest.fixture(scope="module")
 def url(qa_builtin, launch_local):
-    demo = app.build_demo(qa_builtin)
+    demo = ui.build_demo(qa_builtin)
     yield launch_local(demo)
     demo.close()
 
@@ -33,7 +34,7 @@ def client(url):
 
 
 def text_of(message: dict) -> str:
-    return app.message_text(message)
+    return ui_render.message_text(message)
 
 
 # ----- pure parts -----
@@ -41,9 +42,9 @@ def text_of(message: dict) -> str:
 @pytest.mark.parametrize("text", ["<script>alert(1)</script>", "**粗体** _斜体_ [链接](http://x.cn) $x^2$",
                                   "1. 列表\n- 项目 # 标题 `代码` a\\b &amp; 100%"])
 def test_escape_markdown_round_trips_and_leaves_no_markup(text):
-    escaped = app.escape_markdown(text)
+    escaped = ui_render.escape_markdown(text)
     assert "<" not in escaped and ">" not in escaped
-    assert app.unescape_markdown(escaped) == text
+    assert ui_render.unescape_markdown(escaped) == text
     for special in "*_[]()$`#":
         assert f"\\{special}" in escaped or special not in text
 
@@ -107,12 +108,12 @@ def test_documents_panel_and_description_list_the_index(qa_builtin):
     import html
 
     documents = qa_builtin.documents()
-    panel = app.documents_html(documents)
+    panel = ui_render.documents_html(documents)
     for d in documents:
         assert html.escape(d["title"]) in panel and f"{d['passages']} 个段落" in panel
         for section in d["sections"]:
             assert f"<li>{html.escape(section)}</li>" in panel
-    assert f"{len(documents)} 篇文档" in app.description(documents)
+    assert f"{len(documents)} 篇文档" in ui_render.description(documents)
 
 
 def test_documents_panel_has_one_item_per_document_with_its_sections_inside():
@@ -139,7 +140,7 @@ def test_documents_panel_has_one_item_per_document_with_its_sections_inside():
                 self.items[-1] += data
 
     parser = Items()
-    parser.feed(app.documents_html(documents))
+    parser.feed(ui_render.documents_html(documents))
     assert parser.items == ["《第一篇》4 个段落第一部分第二部分电池与安全", "《梧桐苑》3 个段落"]
     assert not parser.stack  # every tag closed
 
@@ -147,9 +148,9 @@ def test_documents_panel_has_one_item_per_document_with_its_sections_inside():
 def test_document_titles_and_sections_are_escaped_in_the_panel():
     documents = [{"title": "<img src=x onerror=alert(1)> $$x$$", "sections": ["**粗** [a](b) <b>"],
                   "passages": 2}]
-    panel = app.documents_html(documents)
+    panel = ui_render.documents_html(documents)
     assert "<img" not in panel and "&lt;img" in panel and "&lt;b&gt;" in panel
-    about = app.description(documents)
+    about = ui_render.description(documents)
     assert "<img" not in about and "&lt;img" in about and "\\$\\$x\\$\\$" in about
 
 
@@ -178,7 +179,7 @@ def test_host_and_port_come_from_flags_then_environment_then_defaults(monkeypatc
 
 
 def test_demo_runs_questions_concurrently_without_analytics(qa_builtin):
-    demo = app.build_demo(qa_builtin)
+    demo = ui.build_demo(qa_builtin)
     assert demo._queue.default_concurrency_limit > 1
     assert demo.analytics_enabled is False
 
@@ -273,12 +274,12 @@ def test_server_keeps_answering_after_bad_input(client, url):
 
 def test_chat_answers_with_passage_and_citation_on_its_own_line(client, qa_builtin):
     history = client.predict(IN_DOMAIN, [], api_name="/chat")
-    best = qa_builtin.ask(IN_DOMAIN, k=app.CHAT_K).best
-    assert history[0]["role"] == "user" and text_of(history[0]) == app.escape_markdown(IN_DOMAIN)
+    best = qa_builtin.ask(IN_DOMAIN, k=ui_chat.CHAT_K).best
+    assert history[0]["role"] == "user" and text_of(history[0]) == ui_render.escape_markdown(IN_DOMAIN)
     reply = text_of(history[1])
-    assert f"\n\n**出处：**{app.escape_markdown(str(best.citation))}" in reply
+    assert f"\n\n**出处：**{ui_render.escape_markdown(str(best.citation))}" in reply
     assert "<mark>" in reply
-    first_sentence_start = app.escape_markdown(best.text.split("。")[0][:8])
+    first_sentence_start = ui_render.escape_markdown(best.text.split("。")[0][:8])
     assert first_sentence_start in reply.replace("<mark>", "").replace("</mark>", "")
     more = [m for m in history[2:] if (m.get("metadata") or {}).get("title", "").startswith("更多相关段落")]
     assert len(more) == 1 and "相关度" in text_of(more[0])
@@ -305,7 +306,7 @@ def test_chat_shows_html_and_markdown_in_questions_literally(client):
     history = client.predict(question, [], api_name="/chat")
     shown = text_of(history[0])
     assert "<script>" not in shown and "&lt;script&gt;" in shown
-    assert "**" not in shown and app.unescape_markdown(shown) == question
+    assert "**" not in shown and ui_render.unescape_markdown(shown) == question
 
 
 def test_chat_bad_input_gets_a_friendly_reply_and_the_chat_goes_on(client):

@@ -9,10 +9,10 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 
 def test_expected_refusals_leave_no_traceback_in_the_log(small_kb, launch_local, capfd):
-    import app
+    from qa.serve import ui
 
     qa = small_kb("灯塔.txt", "白鹭岛灯塔\n\n白鹭岛灯塔建成于一八九二年，塔身用花岗岩砌成。\n")
-    demo = app.build_demo(qa, examples=(), warm=False)
+    demo = ui.build_demo(qa, examples=(), warm=False)
     url = launch_local(demo)
     try:
         client = gradio_client.Client(url, verbose=False)

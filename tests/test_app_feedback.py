@@ -46,11 +46,13 @@ def test_the_exported_file_is_read_by_the_evaluation(tmp_path, qa_builtin):
 
 
 def test_a_like_in_the_chat_is_stored_with_question_passage_and_citation(small_kb, launch_local):
-    import app
+    import gradio as gr
+
+    from qa.serve import ui
 
     qa = small_kb("灯塔.txt", "白鹭岛灯塔\n\n白鹭岛灯塔建成于一八九二年，塔身用花岗岩砌成。\n"
                              "守塔人陈阿婆在岛上住了四十年，每天傍晚点亮灯火。\n")
-    demo = app.build_demo(qa, examples=(), warm=False)
+    demo = ui.build_demo(qa, examples=(), warm=False)
     url = launch_local(demo)
     try:
         client = gradio_client.Client(url, verbose=False)
@@ -58,7 +60,7 @@ def test_a_like_in_the_chat_is_stored_with_question_passage_and_citation(small_k
         # The like event, as the browser sends it (the index of the liked message and the verdict).
         fn = next(i for i, d in enumerate(demo.config["dependencies"])
                   if d["targets"] and d["targets"][0][1] == "like")
-        like = app.gr.LikeData(target=None, data={"index": 1, "value": "", "liked": True})
+        like = gr.LikeData(target=None, data={"index": 1, "value": "", "liked": True})
         views = demo.fns[fn].fn(history, like)
         stored = feedback.read(qa.index_dir)
         assert len(stored) == 1 and stored[0]["question"] == "守塔人是谁？" and stored[0]["liked"] is True

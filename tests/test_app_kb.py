@@ -12,7 +12,7 @@ from gradio.utils import get_upload_folder  # noqa: E402
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-import app  # noqa: E402
+from qa.serve import ui, ui_render  # noqa: E402
 from qa.serve.uploads import MAX_UPLOAD_BYTES  # noqa: E402
 
 BASE_TEXT = """西湖龙井茶
@@ -41,7 +41,7 @@ def kb_qa(small_kb):
 
 @pytest.fixture(scope="module")
 def url(kb_qa, launch_local):
-    demo = app.build_demo(kb_qa, examples=(), warm=False)
+    demo = ui.build_demo(kb_qa, examples=(), warm=False)
     yield launch_local(demo, max_file_size=MAX_UPLOAD_BYTES)
     demo.close()
 
@@ -55,7 +55,7 @@ def upload(client, *paths: Path) -> tuple:
     """Call /kb_upload; returns (report as the reader sees it, file picker, description, panel, table,
     skipped, choices)."""
     report, *rest = client.predict([handle_file(str(p)) for p in paths], api_name="/kb_upload")
-    return (app.unescape_markdown(report), *rest)
+    return (ui_render.unescape_markdown(report), *rest)
 
 
 def titles(client) -> list[str]:
@@ -93,7 +93,7 @@ def test_upload_is_answered_listed_shown_and_removed(client, kb_qa, tmp_path):
     assert result["found"] and "陈阿婆" in result["passage"]
     assert result["citation"].startswith("《白鹭岛灯塔》")
     history = client.predict(LIGHTHOUSE_QUESTION, [], api_name="/chat")
-    assert "陈阿婆" in app.message_text(history[1])
+    assert "陈阿婆" in ui_render.message_text(history[1])
 
     path = str(Path(kb_qa.kb_dir).resolve() / "灯塔.txt")
     removed, about, panel, table, _, choices = client.predict(path, api_name="/kb_remove")
@@ -168,13 +168,13 @@ def test_removing_an_unknown_document_is_refused(client):
 def test_names_and_titles_are_escaped_in_the_upload_report(tmp_path):
     saved = {"name": "<img src=x onerror=alert(1)>.txt", "replaced": False,
              "document": {"title": "**粗体** [链接](javascript:x)", "passages": 3}}
-    report = app.upload_report([("a<b>.pdf", "a<b>.pdf：不是 PDF 文件", None), ("x", None, saved)])
+    report = ui_render.upload_report([("a<b>.pdf", "a<b>.pdf：不是 PDF 文件", None), ("x", None, saved)])
     assert "<img" not in report and "<b>" not in report and "&lt;img" in report
     assert "\\*\\*粗体\\*\\*" in report and "\\[链接\\]" in report
 
 
 def test_uploads_and_removals_are_refused_when_the_page_is_public(kb_qa, launch_local):
-    demo = app.build_demo(kb_qa, examples=(), warm=False, writable=False)
+    demo = ui.build_demo(kb_qa, examples=(), warm=False, writable=False)
     local_url = launch_local(demo)
     try:
         client = gradio_client.Client(local_url, verbose=False)
@@ -189,10 +189,11 @@ def test_tables_show_format_counts_and_skipped_reasons_without_server_paths():
     documents = [{"title": "甲", "path": "/kb/a.md", "format": "text", "passages": 3,
                   "sections": ["一", "二"]},
                  {"title": "乙", "path": "/kb/b.pdf", "format": "pdf", "passages": 5, "sections": []}]
-    assert app.document_rows(documents) == [["甲", "a.md", "Markdown", 3, 2], ["乙", "b.pdf", "PDF", 5, 0]]
-    assert app.document_choices(documents)[1] == ("乙（b.pdf）", "/kb/b.pdf")
+    assert ui_render.document_rows(documents) == [["甲", "a.md", "Markdown", 3, 2],
+                                                  ["乙", "b.pdf", "PDF", 5, 0]]
+    assert ui_render.document_choices(documents)[1] == ("乙（b.pdf）", "/kb/b.pdf")
     skipped = [{"path": "/srv/docs/c.pdf", "reason": "/srv/docs/c.pdf: not a readable PDF"}]
-    assert app.skipped_rows(skipped) == [["c.pdf", "无法读取：not a readable PDF"]]
+    assert ui_render.skipped_rows(skipped) == [["c.pdf", "无法读取：not a readable PDF"]]
 
 
 def test_an_uploaded_html_page_is_cited_by_paragraph_in_ask_and_chat(client, tmp_path):
@@ -206,7 +207,7 @@ def test_an_uploaded_html_page_is_cited_by_paragraph_in_ask_and_chat(client, tmp
     assert hit["location"].startswith("第") and hit["location"].endswith("段")
     assert hit["citation"].endswith(hit["location"])
     history = client.predict(question, [], api_name="/chat")
-    assert app.escape_markdown(hit["citation"]) in app.message_text(history[1])
+    assert ui_render.escape_markdown(hit["citation"]) in ui_render.message_text(history[1])
     client.predict("风筝节.html", api_name="/kb_remove")
 
 
@@ -215,7 +216,7 @@ def test_the_file_picker_offers_the_supported_types_and_gradio_refuses_others(kb
 
     from qa.serve.uploads import ALLOWED_SUFFIXES
 
-    demo = app.build_demo(kb_qa, examples=(), warm=False)
+    demo = ui.build_demo(kb_qa, examples=(), warm=False)
     [picker] = [b for b in demo.blocks.values() if isinstance(b, gr.File) and b.elem_id == "kb-files"]
     assert picker.file_count == "multiple"
     assert picker.file_types == list(ALLOWED_SUFFIXES)  # the one list (qa.ingest.SUFFIX_FORMATS)

@@ -94,9 +94,9 @@ def test_the_python_example_prints_what_the_readme_says(qa_builtin, builtin_inde
 
 def test_the_api_example_prints_what_the_readme_says(qa_builtin, launch_local):
     pytest.importorskip("gradio_client")
-    import app
+    from qa.serve import ui
 
-    demo = app.build_demo(qa_builtin, warm=False)
+    demo = ui.build_demo(qa_builtin, warm=False)
     url = launch_local(demo)
     try:
         block = code_block("### API", "python").replace("http://127.0.0.1:7860/", url)

@@ -11,7 +11,7 @@ import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-import app  # noqa: E402
+from qa.serve import ui, ui_chat, ui_page  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM
 
 @pytest.fixture(scope="module")
 def url(qa_builtin, launch_local):
-    demo = app.build_demo(qa_builtin)
-    yield launch_local(demo, **app.page_options())
+    demo = ui.build_demo(qa_builtin)
+    yield launch_local(demo, **ui_page.page_options())
     demo.close()
 
 
@@ -68,7 +68,7 @@ def test_question_with_enter_shows_passage_citation_and_highlight(page, qa_built
     for d in qa_builtin.documents():
         assert d["title"] in page.inner_text("body")  # description and documents panel
     ask(page, QUESTION)
-    best = qa_builtin.ask(QUESTION, k=app.CHAT_K).best
+    best = qa_builtin.ask(QUESTION, k=ui_chat.CHAT_K).best
     citation = page.get_by_text(str(best.citation), exact=False)
     citation.first.wait_for(timeout=30_000)
     assert best.text.split("。")[0].strip()[:12] in page.inner_text("body")
@@ -96,9 +96,9 @@ def test_html_in_a_question_is_shown_as_text_not_run(page):
 
 def test_example_question_button_asks_it(page):
     before = page.locator(".message-row").count()
-    page.get_by_role("button", name=app.EXAMPLES[1]).click()
+    page.get_by_role("button", name=ui_page.EXAMPLES[1]).click()
     page.wait_for_function(f"document.querySelectorAll('.message-row').length > {before + 1}", timeout=30_000)
-    assert page.get_by_text(app.EXAMPLES[1], exact=True).count() >= 2  # the button and the user message
+    assert page.get_by_text(ui_page.EXAMPLES[1], exact=True).count() >= 2  # the button and the user message
 
 
 # ----- the 知识库 tab, over its own small index (uploads must not change the shared one) -----
@@ -117,9 +117,9 @@ def kb_page(browser, encoder, tmp_path_factory, launch_local):
     source = root / "龙井茶.txt"
     source.write_text("西湖龙井茶\n\n龙井茶产于杭州西湖周边的群山之中，以色绿、香郁、味甘、形美四绝著称。\n",
                       encoding="utf-8")
-    demo = app.build_demo(QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb"),
+    demo = ui.build_demo(QA(sources=[source], index_dir=root / "index", kb_dir=root / "kb"),
                           examples=(), warm=False)
-    local_url = launch_local(demo, **app.page_options(), max_file_size="20mb")
+    local_url = launch_local(demo, **ui_page.page_options(), max_file_size="20mb")
     try:
         page = open_page(browser, local_url)
         yield page
@@ -227,8 +227,8 @@ ENGLISH_LABELS_JS = """() => {
 def served(qa_builtin, serve_app):
     from qa.serve.rest import Settings, create_app
 
-    demo = app.build_demo(qa_builtin)
-    url = serve_app(create_app(qa_builtin, demo, Settings(port=0), gradio_options=app.page_options()))
+    demo = ui.build_demo(qa_builtin)
+    url = serve_app(create_app(qa_builtin, demo, Settings(port=0), gradio_options=ui_page.page_options()))
     yield url
     demo.close()
 
@@ -248,7 +248,7 @@ def no_horizontal_overflow(page) -> bool:
 
 
 def english_labels(page) -> list[str]:
-    examples = set(app.EXAMPLES)
+    examples = set(ui_page.EXAMPLES)
     found = page.evaluate(ENGLISH_LABELS_JS)
     return [v for v in found if v not in examples and not re.search(r"\.\w{2,4}$", v)]
 
@@ -280,7 +280,7 @@ def test_layout_at_phone_and_desktop_size(browser, served, qa_builtin, size, tmp
         assert item.locator(".qa-doc-sections li").all_inner_texts() == d["sections"]
 
     ask(page, LAYOUT_QUESTION)
-    best = qa_builtin.ask(LAYOUT_QUESTION, k=app.CHAT_K).best
+    best = qa_builtin.ask(LAYOUT_QUESTION, k=ui_chat.CHAT_K).best
     link = page.locator(".message-row a", has_text="查看原文").first
     link.wait_for(timeout=30_000)
     page.get_by_text("更多相关段落", exact=False).last.click()

@@ -10,19 +10,12 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from qa.errors import IndexCorruptError, ModelError, QuestionError
-from qa.serve.rest import (
-    ERROR_STATUS,
-    WRITE,
-    Settings,
-    UnsafeBindError,
-    bind_problem,
-    build_server,
-    create_app,
-    is_loopback,
-    settings_from_env,
-    write_routes,
-)
+from qa.errors import IndexCorruptError, ModelError, QuestionError, UnsafeBindError
+from qa.serve.dependencies import WRITE, write_routes
+from qa.serve.rest import create_app
+from qa.serve.server import build_server
+from qa.serve.settings import Settings, bind_problem, is_loopback, settings_from_env
+from qa.serve.statuses import ERROR_STATUS
 
 # Our own questions about the built-in article (not from the shared dev set).
 Q_PARTY = "新江湾城街道的“三驾马车”指的是哪三方？"
@@ -379,6 +372,8 @@ def test_real_server_answers_concurrent_clients(live_server):
 
 def test_app_launch_serves_through_the_rest_server(monkeypatch, qa_builtin):
     app = pytest.importorskip("app")
+    from qa.serve import ui_page
+
     calls = []
     monkeypatch.setattr(app, "serve", lambda *a, **kw: calls.append((a, kw)))
     demo = object()
@@ -386,7 +381,7 @@ def test_app_launch_serves_through_the_rest_server(monkeypatch, qa_builtin):
     (args, kwargs), = calls
     assert args == (qa_builtin, demo, "127.0.0.1", 7999)
     options = kwargs["gradio_options"]
-    assert options["css"] == app.CSS and options["enable_monitoring"] is False
+    assert options["css"] == ui_page.CSS and options["enable_monitoring"] is False
 
     def refuse(*a, **kw):
         raise UnsafeBindError("refusing to listen on 0.0.0.0: set QA_API_TOKEN")

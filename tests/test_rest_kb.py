@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.serve.rest import (
-    MAX_UPLOAD_BODY_BYTES,
-    Settings,
-    UnsafeBindError,
-    build_server,
-    create_app,
-    write_routes,
-)
+from qa.errors import UnsafeBindError
+from qa.serve.dependencies import write_routes
+from qa.serve.rest import create_app
+from qa.serve.server import build_server
+from qa.serve.settings import MAX_UPLOAD_BODY_BYTES, Settings
 from qa.serve.uploads import MAX_UPLOAD_BYTES
 
 # Our own sentences: a base document, and an upload that answers a question the base cannot.

@@ -12,8 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.serve.rest import MAX_GRADIO_BODY_BYTES, MAX_UPLOAD_BODY_BYTES, Settings, create_app
+from qa.serve.rest import create_app
 from qa.serve.security import BODY_TIMEOUT, allowed_hosts, foreign_paths
+from qa.serve.settings import MAX_GRADIO_BODY_BYTES, MAX_UPLOAD_BODY_BYTES, Settings
 
 LOCAL = "http://127.0.0.1"
 BASE = "阅览室每周一闭馆整理图书，其余时间上午九点开放。\n"
@@ -28,9 +29,9 @@ def kb_qa(small_kb):
 @pytest.fixture(scope="module")
 def served(kb_qa, serve_app):
     """The app as app.py serves it (REST + Gradio page) on a loopback port."""
-    import app
+    from qa.serve import ui
 
-    demo = app.build_demo(kb_qa, warm=False)
+    demo = ui.build_demo(kb_qa, warm=False)
     return serve_app(create_app(kb_qa, demo, Settings(port=0),
                                 gradio_options={"max_file_size": MAX_UPLOAD_BODY_BYTES}))
 
@@ -83,11 +84,11 @@ def test_foreign_paths_finds_nested_paths_that_were_not_uploaded():
 
 
 def test_kb_upload_accepts_only_files_gradio_received():
-    import app
+    from qa.serve import ui_kb
 
     cache = Path("/tmp/gradio-test-cache").resolve()
-    assert not app.is_received_upload("/etc/hostname", {"/etc/hostname"}, cache)  # outside the cache
-    assert not app.is_received_upload(str(cache / "x" / "a.txt"), set(), cache)  # never uploaded
+    assert not ui_kb.is_received_upload("/etc/hostname", {"/etc/hostname"}, cache)  # outside the cache
+    assert not ui_kb.is_received_upload(str(cache / "x" / "a.txt"), set(), cache)  # never uploaded
 
 
 # ----- 2. cross-site writes and DNS rebinding -----
@@ -135,9 +136,9 @@ def test_gradio_upload_over_the_limit_is_refused_before_it_is_read(served):
 
 
 def test_gradio_upload_needs_the_token_when_the_server_is_public(kb_qa):
-    import app
+    from qa.serve import ui
 
-    demo = app.build_demo(kb_qa, warm=False, writable=False)
+    demo = ui.build_demo(kb_qa, warm=False, writable=False)
     public = create_app(kb_qa, demo, Settings(host="0.0.0.0", token="tok-123"))
     with TestClient(public, base_url=LOCAL) as c:
         files = [("files", ("a.txt", "借书".encode()))]

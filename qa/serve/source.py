@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..answer import Citation, format_line_ranges, format_paragraph_ranges, line_runs
 from ..errors import SourceError
-from ..ingest import Document, decode_text, page_and_paragraph, parse_bytes
+from ..ingest import SUFFIX_FORMATS, Document, decode_text, page_and_paragraph, parse_bytes
 
 #: Most ranges one link may name (a passage has a handful).
 MAX_RANGES = 64
@@ -97,7 +97,7 @@ def _read(path: Path) -> tuple[bytes, Document | None]:
         data = path.read_bytes()
     except OSError as e:
         raise SourceError(f"原文文件读不到了：{path.name}（{e.strerror}）") from e
-    if path.suffix.lower() in (".txt", ".md", ".markdown"):
+    if SUFFIX_FORMATS.get(path.suffix.lower()) == "text":  # read as lines, not parsed
         return data, None
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     with _documents_lock:
