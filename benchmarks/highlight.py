@@ -35,7 +35,7 @@ from qa.chunk import sentence_spans  # noqa: E402
 from qa.evaluate import load_questions  # noqa: E402
 from qa.serve.highlight import SentenceVectors, best_sentence_span  # noqa: E402
 
-#: Passages per question, as in the chat (app.CHAT_K); the best one is highlighted.
+#: Passages per question, as in the chat (qa.serve.ui_chat.CHAT_K); the best one is highlighted.
 K = 4
 DEFAULT_EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 

@@ -15,6 +15,7 @@ from .document import (
     decode_text,
     file_sha256,
     format_of,
+    is_markdown,
     join_pieces,
 )
 from .read import find_source_files, load_documents, parse_bytes, read_document
@@ -23,6 +24,6 @@ from .units import page_and_paragraph
 from .worker import parse_isolated, read_isolated, warm
 
 __all__ = ["DOCUMENT_SUFFIXES", "SUFFIX_FORMATS", "Document", "Paragraph", "Piece", "decode_text",
-           "file_sha256", "find_source_files", "format_of", "join_pieces", "load_documents",
+           "file_sha256", "find_source_files", "format_of", "is_markdown", "join_pieces", "load_documents",
            "page_and_paragraph", "parse_bytes", "parse_document", "parse_isolated", "read_document",
            "read_isolated", "warm"]

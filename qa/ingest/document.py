@@ -17,6 +17,8 @@ SUFFIX_FORMATS = {".txt": "text", ".md": "text", ".markdown": "text", ".html": "
                   ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".tif": "image",
                   ".tiff": "image"}
 TEXT_SUFFIXES = tuple(s for s, f in SUFFIX_FORMATS.items() if f == "text")
+#: Text files read as Markdown (# headings).
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 #: Every suffix a folder is searched for.
 DOCUMENT_SUFFIXES = tuple(SUFFIX_FORMATS)
 #: Characters that may end a complete paragraph (sentence enders, closing quotes, colon lead-ins).
@@ -113,6 +115,11 @@ def looks_like_heading(text: str) -> bool:
         return False
     parts = CLAUSE_SEPARATORS.split(text)
     return len(parts) == 1 or max(len(part) for part in parts) <= MAX_HEADING_CLAUSE
+
+
+def is_markdown(path) -> bool:
+    """Whether a text file is read as Markdown (by its suffix)."""
+    return str(path).lower().endswith(MARKDOWN_SUFFIXES)
 
 
 def format_of(path) -> str:

@@ -15,6 +15,7 @@ from .document import (
     Document,
     Piece,
     decode_text,
+    is_markdown,
     join_pieces,
     looks_like_heading,
 )
@@ -39,7 +40,7 @@ def read_text(data: bytes, path: str, tokenizer=None) -> Document:
 
 def parse_document(text: str, path: str = "<text>", tokenizer=None) -> Document:
     """Parse decoded text into a Document (title, sections, paragraphs in repaired reading order)."""
-    markdown = path.lower().endswith((".md", ".markdown"))
+    markdown = is_markdown(path)
     lines = text.split("\n")
     blocks = classify_blocks(split_blocks(lines, markdown), markdown)
     if not blocks:
