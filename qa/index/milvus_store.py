@@ -1,0 +1,437 @@
+"""The Milvus VectorStore: builds as collections in Milvus Lite (a .db path) or a Milvus server.
+
+Per build `{name}_b{seq}` holds one row per sentence Chunk (id, seq = reading order, vector with
+an exact FLAT/IP index like FAISS's flat one, chunk = its JSON) and `{name}_b{seq}_sparse` one
+row per BM25 block (SPARSE_INVERTED_INDEX, IP). `{name}_meta` holds the manifests in pieces of
+under 60 KB and one small *head* row per build, written last: the head is the commit point.
+
+Consistency: every read is Strong, which Milvus defines as seeing every write acknowledged
+before the read began. A commit writes rows, indexes, manifest pieces, and only then the head
+(one row: Milvus inserts a row whole or not at all), so a reader that sees a head sees
+everything it names, and a head that does not match its pieces (count, SHA-256) is skipped for
+the previous one. Nothing half-written is served. A killed commit leaves collections no head
+names; the next commit drops them, and also every build but the new one and the one before it,
+which stays searchable for readers that opened it an instant before the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ..chunk import Chunk
+from ..config import FORMAT_VERSION
+from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError, QAError
+from .vector_store import Build, SparseRows
+
+try:
+    from pymilvus import DataType, MilvusClient, MilvusException
+except ImportError:  # pragma: no cover - reported when a store is opened
+    MilvusClient = None
+
+log = logging.getLogger(__name__)
+PIECE = 60_000  # characters (ASCII JSON) per manifest piece: under the 65,535 of a VARCHAR
+TEXT_MAX = 65_535
+BATCH = 2_000  # rows per insert or query
+MARGIN = 16  # extra hits fetched so that ties at the k-th place are cut by id, as everywhere
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
+_locks: dict[str, list] = {}  # location -> [RLock, depth, lock file]; one per process
+_locks_guard = threading.Lock()
+
+
+def is_lite(uri: str) -> bool:
+    """A file path (Milvus Lite) rather than a server address."""
+    return not re.match(r"(https?|tcp|unix):", uri)
+
+
+class MilvusIndex:
+    """One committed build's collections. Every call is a Milvus request (vectors are not cached
+    in memory: benchmarks/stores.py measures `vectors` of 100 ids at about a millisecond)."""
+
+    def __init__(self, client, dense: str, sparse: str, dim: int, n: int):
+        self.client, self.dense, self.sparse, self.dim, self._n = client, dense, sparse, dim, n
+
+    def count(self) -> int:
+        return self._n
+
+    def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k by inner product; ties go to the lower id."""
+        q = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
+        return self._top(lambda n: self._search(self.dense, [q], n, "vector"), k)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        at = {int(i): n for n, i in enumerate(ids.tolist())}
+        for lo in range(0, len(ids), BATCH):
+            part = ids[lo:lo + BATCH]
+            rows = self._query(self.dense, f"id in {part.tolist()}", ["id", "vector"], len(part))
+            for r in rows:
+                out[at[int(r["id"])]] = r["vector"]
+            if len(rows) != len(np.unique(part)):
+                missing = set(part.tolist()) - {int(r["id"]) for r in rows}
+                raise KeyError(f"no vectors for ids {sorted(missing)[:5]} in {self.dense}")
+        return out
+
+    def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k blocks by dot product, scored as sparse_scores does (so a block's score is the
+        same whichever call gives it); ties go to the lower row."""
+        q = {int(t): float(w) for t, w in query.items() if w}
+        if not q or k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+
+        def fetch(n):
+            _, rows = self._search(self.sparse, [q], n, "sparse")
+            return self.sparse_scores(q, rows), rows
+        scores, rows = self._top(fetch, k)
+        keep = scores > 0
+        return scores[keep], rows[keep]
+
+    def sparse_scores(self, query: dict[int, float], rows: np.ndarray) -> np.ndarray:
+        """Dot products in float64 (as BM25's own sums are), returned as float32."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), dtype=np.float64)
+        if not len(rows) or not query:
+            return out.astype(np.float32)
+        got = {}
+        for lo in range(0, len(rows), BATCH):
+            part = np.unique(rows[lo:lo + BATCH]).tolist()
+            for r in self._query(self.sparse, f"row in {part}", ["row", "sparse"], len(part)):
+                got[int(r["row"])] = r["sparse"]
+        for n, r in enumerate(rows.tolist()):
+            vec = got.get(r)  # a block without terms has no row
+            if vec:
+                out[n] = sum(float(w) * vec.get(t, 0.0) for t, w in query.items())
+        return out.astype(np.float32)
+
+    def with_sparse(self, bm25) -> MilvusIndex:
+        return self
+
+    def _top(self, fetch, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best k of `fetch(n)` (scores, ids), ties by id: fetch k + MARGIN, more while the
+        k-th score is still tied with the last one fetched."""
+        k = min(k, self._n)
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        n = k + MARGIN
+        while True:
+            scores, ids = fetch(min(n, self._n, 16_384))
+            order = np.lexsort((ids, -scores))
+            scores, ids = scores[order], ids[order]
+            if len(ids) < n or n >= min(self._n, 16_384) or scores[k - 1] > scores[-1]:
+                return scores[:k].astype(np.float32), ids[:k].astype(np.int64)
+            n *= 4
+
+    def _search(self, collection, data, limit, field):
+        if limit <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        pk = "id" if field == "vector" else "row"
+        hits = _call(self.client.search, collection, data=data, limit=limit, anns_field=field,
+                     search_params={"metric_type": "IP"}, output_fields=[pk],
+                     consistency_level="Strong")[0]
+        return (np.array([h["distance"] for h in hits], dtype=np.float32),
+                np.array([h[pk] for h in hits], dtype=np.int64))
+
+    def _query(self, collection, expr, fields, limit):
+        return _call(self.client.query, collection, filter=expr, output_fields=fields, limit=limit,
+                     consistency_level="Strong")
+
+
+class MilvusStore:
+    """Builds kept in Milvus: Milvus Lite for a file path ending in .db (one process may open
+    it at a time, Lite's own rule), a standalone or cluster for `http://host:19530`."""
+
+    kind = "milvus"
+
+    def __init__(self, uri: str, name: str = "qa"):
+        if MilvusClient is None:
+            raise QAError("the Milvus store needs pymilvus and milvus-lite: "
+                          "pip install pymilvus milvus-lite")
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"collection name prefix {name!r}: letters, digits and _ only")
+        self.uri, self.name, self.location = str(uri), name, str(uri)
+        self.lite = is_lite(self.uri)
+        if self.lite:
+            if not self.uri.endswith(".db"):
+                raise QAError(f"a Milvus Lite URI is a file path ending in .db, not {self.uri!r}")
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client = MilvusClient(self.uri, timeout=30)
+        except Exception as e:
+            hint = ("it may be open in another process (Milvus Lite allows one; use a Milvus server "
+                    "for several)" if self.lite else "check that the Milvus server is running and "
+                    "reachable, or give a .db file path for Milvus Lite")
+            raise QAError(f"cannot open Milvus at {self.uri}: {e}; {hint}") from e
+        self.meta = f"{name}_meta"
+        self._builds = re.compile(rf"{name}_b(\d+)(_sparse)?")
+        if self.meta not in self._collections():
+            self._create(self.meta, [("id", "INT64"), ("seq", "INT64"), ("kind", "VARCHAR"),
+                                     ("part", "INT64"), ("text", "VARCHAR")], "pad", 2, "FLAT",
+                         auto_id=True)
+
+    def close(self) -> None:
+        """Close the connection; for Lite, also let other processes open the file."""
+        self.client.close()
+        if self.lite:
+            from milvus_lite.server_manager import server_manager_instance
+            server_manager_instance.release_server(self.uri)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive writer lock, re-entrant within the process (a threading.RLock per location).
+
+        Lite: also an fcntl lock on `<file>.lock` beside the .db, so processes take turns.
+        A server has no lock of its own: this lock is process-local, and one writer at a time
+        (one process that updates the knowledge base) must be arranged by the deployment.
+        Yields whether writes are possible (False: the lock file cannot be created).
+        """
+        key = str(Path(self.uri).resolve()) if self.lite else f"{self.uri}#{self.name}"
+        with _locks_guard:
+            entry = _locks.setdefault(key, [threading.RLock(), 0, None])
+        with entry[0]:
+            if entry[1] == 0 and self.lite:
+                try:
+                    entry[2] = open(key + ".lock", "a")
+                except OSError as e:
+                    log.info("cannot create %s.lock (%s): opening read-only", key, e.strerror)
+                    yield False
+                    return
+                fcntl.flock(entry[2].fileno(), fcntl.LOCK_EX)
+            entry[1] += 1
+            try:
+                yield True
+            finally:
+                entry[1] -= 1
+                if entry[1] == 0 and entry[2] is not None:
+                    fcntl.flock(entry[2].fileno(), fcntl.LOCK_UN)
+                    entry[2].close()
+                    entry[2] = None
+
+    def stamp(self) -> int | None:
+        """The newest head's build seq (one small query), None before the first commit."""
+        seqs = [h["seq"] for h in self._heads()]
+        return max(seqs) if seqs else None
+
+    def read_manifest(self) -> dict:
+        return self._current()[0]
+
+    def load(self) -> Build:
+        for attempt in range(3):
+            manifest, head = self._current()
+            try:
+                return self._load(manifest, head)
+            except IndexCorruptError:
+                # a commit may have dropped this build since its head was read
+                if attempt == 2 or self.stamp() == head["seq"]:
+                    raise
+        raise AssertionError("unreachable")
+
+    def commit(self, manifest: dict, chunks: tuple[Chunk, ...], base: MilvusIndex | None,
+               removed: np.ndarray, added_ids: np.ndarray, added: np.ndarray,
+               sparse: SparseRows) -> Build:
+        """Write a new build and its head (see the module docstring). Kept vectors are read
+        back from `base` (never embedded again), in batches, as rows are inserted in reading
+        order. Any failure drops the new collections and leaves the previous build current."""
+        added = np.asarray(added, dtype=np.float32)
+        dim = added.shape[1] if added.ndim == 2 else base.dim
+        fresh = {int(i): n for n, i in enumerate(np.asarray(added_ids, dtype=np.int64).tolist())}
+        seq = 1 + max([h["seq"] for h in self._heads()] + self._build_seqs() + [0])
+        dense, sparse_name = f"{self.name}_b{seq}", f"{self.name}_b{seq}_sparse"
+        build = f"{seq}-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        try:
+            self._create(dense, [("id", "INT64"), ("seq", "INT64"), ("chunk", "VARCHAR")],
+                         "vector", dim, "FLAT")
+            self._create(sparse_name, [("row", "INT64")], "sparse", None, "SPARSE_INVERTED_INDEX")
+            long_chunks = self._insert_chunks(dense, chunks, fresh, added, base, dim)
+            self._insert_sparse(sparse_name, sparse)
+            for name in (dense, sparse_name):
+                _call(self.client.flush, name)
+            manifest = dict(manifest, format_version=FORMAT_VERSION, build=build, store="milvus",
+                            data={"vectors": {"collection": dense}, "sparse": {"collection": sparse_name,
+                                                                                "rows": len(sparse)}},
+                            counts={"chunks": len(chunks), "documents": len(manifest.get("files", {}))})
+            text = json.dumps(manifest, ensure_ascii=True, separators=(",", ":"))
+            pieces = [text[i:i + PIECE] for i in range(0, len(text), PIECE)]
+            self._insert(self.meta, [{"seq": seq, "kind": kind, "part": p, "text": t, "pad": [0.0, 0.0]}
+                                     for kind, texts in [("manifest", pieces)] + long_chunks
+                                     for p, t in enumerate(texts)])
+            hook = os.environ.get("QA_MILVUS_TEST_CRASH")  # tests: a commit killed before its head
+            if hook == "before_head":
+                os._exit(17)
+            head = {"seq": seq, "build": build, "dense": dense, "sparse": sparse_name, "dim": dim,
+                    "pieces": len(pieces), "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                    "chunks": len(chunks), "time": time.time()}
+            self._insert(self.meta, [{"seq": seq, "kind": "head", "part": 0, "text": json.dumps(head),
+                                      "pad": [0.0, 0.0]}])
+            _call(self.client.flush, self.meta)
+        except BaseException as e:
+            for name in (dense, sparse_name):
+                with contextlib.suppress(Exception):
+                    self.client.drop_collection(name)
+            with contextlib.suppress(Exception):
+                self.client.delete(self.meta, filter=f"seq == {seq}")
+            if "no space" in str(e).lower() or (isinstance(e, OSError) and e.errno == 28):
+                raise DiskFullError(f"disk full: the build could not be written to {self.uri}; the "
+                                    f"previous build is unchanged (free some space and try again)") from e
+            raise
+        self._clean()
+        return Build(manifest, tuple(chunks), MilvusIndex(self.client, dense, sparse_name, dim, len(chunks)))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _heads(self) -> list[dict]:
+        return _call(self.client.query, self.meta, filter='kind == "head"', output_fields=["seq", "text"],
+                     limit=1_000, consistency_level="Strong")
+
+    def _meta_rows(self, seq: int, kind: str) -> list[dict]:
+        return _call(self.client.query, self.meta, filter=f"seq == {seq} and {kind}",
+                     output_fields=["kind", "part", "text"], limit=16_384, consistency_level="Strong")
+
+    def _current(self) -> tuple[dict, dict]:
+        """The newest head whose manifest is whole, with that manifest; older heads are the
+        fallback when the newest is damaged (logged)."""
+        heads = sorted(self._heads(), key=lambda h: -h["seq"])
+        if not heads:
+            raise FileNotFoundError(f"no build committed in {self.uri} ({self.meta})")
+        problems = []
+        for h in heads:
+            try:
+                head = json.loads(h["text"])
+                rows = self._meta_rows(h["seq"], 'kind == "manifest"')
+                text = "".join(r["text"] for r in sorted(rows, key=lambda r: r["part"]))
+                if len(rows) != head["pieces"] or hashlib.sha256(text.encode()).hexdigest() != head["sha256"]:
+                    raise ValueError(f"{len(rows)} of {head['pieces']} pieces, or a checksum mismatch")
+                manifest = json.loads(text)
+            except (ValueError, KeyError, TypeError) as e:
+                problems.append(f"build {h['seq']}: {e}")
+                continue
+            if problems:
+                log.warning("%s; reading the previous build %s", "; ".join(problems), h["seq"])
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise IndexCorruptError(f"{self.uri}: index format {manifest.get('format_version')} is not "
+                                        f"{FORMAT_VERSION}; rebuild with `python -m qa index`")
+            return manifest, head
+        raise ManifestDamagedError(f"{self.uri}: no whole manifest ({'; '.join(problems)})")
+
+    def _load(self, manifest: dict, head: dict) -> Build:
+        dense, sparse, n = head["dense"], head["sparse"], head["chunks"]
+        if not {dense, sparse} <= set(self._collections()):
+            raise IndexCorruptError(f"{self.uri}: collections of build {head['seq']} are missing")
+        try:
+            for name in (dense, sparse):
+                _call(self.client.load_collection, name)
+            long = {}
+            for r in self._meta_rows(head["seq"], 'kind like "chunk:%"'):
+                long.setdefault(r["kind"][6:], []).append((r["part"], r["text"]))
+            chunks = []
+            for lo in range(0, n, BATCH):
+                rows = _call(self.client.query, dense, filter=f"seq >= {lo} and seq < {lo + BATCH}",
+                             output_fields=["id", "seq", "chunk"], limit=BATCH, consistency_level="Strong")
+                for r in sorted(rows, key=lambda r: r["seq"]):
+                    text = r["chunk"] or "".join(t for _, t in sorted(long[str(r["id"])]))
+                    chunks.append(Chunk.from_dict(json.loads(text)))
+        except (KeyError, ValueError, TypeError) as e:
+            raise IndexCorruptError(f"{self.uri}: build {head['seq']} is unreadable: {e}") from e
+        if len(chunks) != n or manifest.get("counts", {}).get("chunks") != n:
+            raise IndexCorruptError(f"{self.uri}: build {head['seq']} has {len(chunks)} of {n} passages")
+        return Build(manifest, tuple(chunks), MilvusIndex(self.client, dense, sparse, head["dim"], n))
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _insert_chunks(self, dense, chunks, fresh, added, base, dim) -> list[tuple[str, list[str]]]:
+        """Rows in reading order; a chunk whose JSON is over a VARCHAR goes to the meta
+        collection in pieces (returned, written with the manifest)."""
+        long = []
+        for lo in range(0, len(chunks), BATCH):
+            part = chunks[lo:lo + BATCH]
+            kept = np.array([c.id for c in part if c.id not in fresh], dtype=np.int64)
+            if len(kept) and base is None:
+                raise ValueError(f"{len(kept)} passages have no vector (no base build, not added)")
+            old = base.vectors(kept) if len(kept) else np.zeros((0, dim), dtype=np.float32)
+            at = {int(i): n for n, i in enumerate(kept.tolist())}
+            rows = []
+            for n, c in enumerate(part):
+                text = json.dumps(c.to_dict(), ensure_ascii=False)
+                if len(text.encode()) > TEXT_MAX:
+                    ascii_text = json.dumps(c.to_dict())
+                    long.append((f"chunk:{c.id}", [ascii_text[i:i + PIECE]
+                                                   for i in range(0, len(ascii_text), PIECE)]))
+                    text = ""
+                vec = added[fresh[c.id]] if c.id in fresh else old[at[c.id]]
+                rows.append({"id": c.id, "seq": lo + n, "vector": vec.tolist(), "chunk": text})
+            self._insert(dense, rows)
+        return long
+
+    def _insert_sparse(self, name: str, sparse: SparseRows) -> None:
+        rows = []
+        for r in range(len(sparse)):
+            lo, hi = int(sparse.indptr[r]), int(sparse.indptr[r + 1])
+            vec = {int(t): float(w) for t, w in zip(sparse.terms[lo:hi], sparse.weights[lo:hi],
+                                                   strict=True) if w}
+            if vec:  # Milvus refuses an empty sparse vector; such a block scores 0 anyway
+                rows.append({"row": r, "sparse": vec})
+            if len(rows) == BATCH:
+                self._insert(name, rows)
+                rows = []
+        self._insert(name, rows)
+
+    def _insert(self, name: str, rows: list[dict]) -> None:
+        for lo in range(0, len(rows), BATCH):
+            _call(self.client.insert, name, rows[lo:lo + BATCH])
+
+    def _create(self, name, fields, vector, dim, index, auto_id=False) -> None:
+        schema = MilvusClient.create_schema(auto_id=auto_id, enable_dynamic_field=False)
+        for n, (field, kind) in enumerate(fields):
+            extra = {"max_length": TEXT_MAX} if kind == "VARCHAR" else {}
+            schema.add_field(field, getattr(DataType, kind), is_primary=n == 0, **extra)
+        if dim is None:
+            schema.add_field(vector, DataType.SPARSE_FLOAT_VECTOR)
+        else:
+            schema.add_field(vector, DataType.FLOAT_VECTOR, dim=dim)
+        params = self.client.prepare_index_params()
+        params.add_index(field_name=vector, index_type=index, metric_type="IP")
+        _call(self.client.create_collection, name, schema=schema, consistency_level="Strong")
+        # sync=False: the collection is empty, and pymilvus's wait polls every 0.5 s
+        _call(self.client.create_index, name, params, sync=False)
+        _call(self.client.load_collection, name)
+
+    def _clean(self) -> None:
+        """Keep the two newest heads' builds; drop every other build collection and meta row."""
+        seqs = sorted({h["seq"] for h in self._heads()}, reverse=True)[:2]
+        if len(seqs) == 2:
+            _call(self.client.delete, self.meta, filter=f"seq < {seqs[1]}")
+        for name in self._collections():
+            m = self._builds.fullmatch(name)
+            if m and int(m.group(1)) not in seqs:
+                _call(self.client.drop_collection, name)
+
+    def _collections(self) -> list[str]:
+        return _call(self.client.list_collections)
+
+    def _build_seqs(self) -> list[int]:
+        return [int(m.group(1)) for m in map(self._builds.fullmatch, self._collections()) if m]
+
+
+def _call(fn, *args, **kwargs):
+    """A Milvus request. A missing collection is an IndexCorruptError (a build dropped or
+    damaged), a full disk a DiskFullError; any other failure (server down) a QAError."""
+    try:
+        return fn(*args, **kwargs)
+    except MilvusException as e:
+        text = str(e).lower()
+        if "no space" in text:
+            raise DiskFullError(f"Milvus: disk full ({e})") from e
+        if "not exist" in text or "not found" in text:
+            raise IndexCorruptError(f"Milvus {fn.__name__}: {e}") from e
+        raise QAError(f"Milvus {fn.__name__} failed: {e}; check that the server is running") from e
