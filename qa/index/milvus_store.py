@@ -48,6 +48,7 @@ MARGIN = 16  # extra hits fetched so that ties at the k-th place are cut by id, 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
 _locks: dict[str, list] = {}  # location -> [RLock, depth, lock file]; one per process
 _locks_guard = threading.Lock()
+_lite_users: dict[str, int] = {}  # Lite file -> open MilvusStores in this process (they share its server)
 
 
 def is_lite(uri: str) -> bool:
@@ -56,11 +57,22 @@ def is_lite(uri: str) -> bool:
 
 
 class MilvusIndex:
-    """One committed build's collections. Every call is a Milvus request (vectors are not cached
-    in memory: benchmarks/stores.py measures `vectors` of 100 ids at about a millisecond)."""
+    """One committed build's collections; searches are Milvus requests.
 
-    def __init__(self, client, dense: str, sparse: str, dim: int, n: int):
+    `vectors` is answered from memory when the store caches them (Milvus Lite by default): the
+    retrieval asks for the vectors of every candidate block's sentences on each question, and
+    with Milvus Lite 100 ids took 18-20 ms a request against 0.3 ms from FAISS
+    (benchmarks/stores.py). Lite serves one machine, which holds FAISS's vectors as well; on a
+    server each call is a request, so replicas do not hold 10^7 vectors each.
+    """
+
+    def __init__(self, client, dense: str, sparse: str, dim: int, n: int, cache=None):
         self.client, self.dense, self.sparse, self.dim, self._n = client, dense, sparse, dim, n
+        self._cache = None  # (sorted ids, their rows in matrix, matrix) or None
+        if cache is not None:
+            ids, matrix = cache
+            order = np.argsort(ids)
+            self._cache = (ids[order], order, matrix)
 
     def count(self) -> int:
         return self._n
@@ -72,6 +84,15 @@ class MilvusIndex:
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._cache is not None:
+            sorted_ids, rows, matrix = self._cache
+            at = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
+            if not len(sorted_ids) or not np.array_equal(sorted_ids[at], ids):
+                missing = ids[sorted_ids[at] != ids] if len(sorted_ids) else ids
+                raise KeyError(f"no vectors for ids {missing[:5].tolist()} in {self.dense}")
+            return matrix[rows[at]]
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         at = {int(i): n for n, i in enumerate(ids.tolist())}
         for lo in range(0, len(ids), BATCH):
@@ -154,7 +175,7 @@ class MilvusStore:
 
     kind = "milvus"
 
-    def __init__(self, uri: str, name: str = "qa"):
+    def __init__(self, uri: str, name: str = "qa", cache_vectors: bool | None = None):
         if MilvusClient is None:
             raise QAError("the Milvus store needs pymilvus and milvus-lite: "
                           "pip install pymilvus milvus-lite")
@@ -162,12 +183,16 @@ class MilvusStore:
             raise ValueError(f"collection name prefix {name!r}: letters, digits and _ only")
         self.uri, self.name, self.location = str(uri), name, str(uri)
         self.lite = is_lite(self.uri)
+        self.cache_vectors = self.lite if cache_vectors is None else cache_vectors  # see MilvusIndex
         if self.lite:
             if not self.uri.endswith(".db"):
                 raise QAError(f"a Milvus Lite URI is a file path ending in .db, not {self.uri!r}")
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.client = MilvusClient(self.uri, timeout=30)
+            if self.lite:
+                with _locks_guard:
+                    _lite_users[self.uri] = _lite_users.get(self.uri, 0) + 1
         except Exception as e:
             hint = ("it may be open in another process (Milvus Lite allows one; use a Milvus server "
                     "for several)" if self.lite else "check that the Milvus server is running and "
@@ -179,13 +204,19 @@ class MilvusStore:
             self._create(self.meta, [("id", "INT64"), ("seq", "INT64"), ("kind", "VARCHAR"),
                                      ("part", "INT64"), ("text", "VARCHAR")], "pad", 2, "FLAT",
                          auto_id=True)
+        else:
+            _call(self.client.load_collection, self.meta)  # a server or Lite reopened: released
 
     def close(self) -> None:
-        """Close the connection; for Lite, also let other processes open the file."""
+        """Close the connection; the last one of a Lite file lets other processes open it."""
         self.client.close()
         if self.lite:
-            from milvus_lite.server_manager import server_manager_instance
-            server_manager_instance.release_server(self.uri)
+            with _locks_guard:
+                _lite_users[self.uri] -= 1
+                last = not _lite_users[self.uri]
+            if last:
+                from milvus_lite.server_manager import server_manager_instance
+                server_manager_instance.release_server(self.uri)
 
     @contextlib.contextmanager
     def lock(self):
@@ -253,7 +284,7 @@ class MilvusStore:
             self._create(dense, [("id", "INT64"), ("seq", "INT64"), ("chunk", "VARCHAR")],
                          "vector", dim, "FLAT")
             self._create(sparse_name, [("row", "INT64")], "sparse", None, "SPARSE_INVERTED_INDEX")
-            long_chunks = self._insert_chunks(dense, chunks, fresh, added, base, dim)
+            long_chunks, matrix = self._insert_chunks(dense, chunks, fresh, added, base, dim)
             self._insert_sparse(sparse_name, sparse)
             for name in (dense, sparse_name):
                 _call(self.client.flush, name)
@@ -286,7 +317,9 @@ class MilvusStore:
                                     f"previous build is unchanged (free some space and try again)") from e
             raise
         self._clean()
-        return Build(manifest, tuple(chunks), MilvusIndex(self.client, dense, sparse_name, dim, len(chunks)))
+        cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
+        index = MilvusIndex(self.client, dense, sparse_name, dim, len(chunks), cache)
+        return Build(manifest, tuple(chunks), index)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -334,25 +367,31 @@ class MilvusStore:
             long = {}
             for r in self._meta_rows(head["seq"], 'kind like "chunk:%"'):
                 long.setdefault(r["kind"][6:], []).append((r["part"], r["text"]))
-            chunks = []
+            chunks, fields = [], ["id", "seq", "chunk"] + (["vector"] if self.cache_vectors else [])
+            matrix = np.zeros((n if self.cache_vectors else 0, head["dim"]), dtype=np.float32)
             for lo in range(0, n, BATCH):
                 rows = _call(self.client.query, dense, filter=f"seq >= {lo} and seq < {lo + BATCH}",
-                             output_fields=["id", "seq", "chunk"], limit=BATCH, consistency_level="Strong")
+                             output_fields=fields, limit=BATCH, consistency_level="Strong")
                 for r in sorted(rows, key=lambda r: r["seq"]):
+                    if self.cache_vectors and r["seq"] < n:
+                        matrix[r["seq"]] = r["vector"]
                     text = r["chunk"] or "".join(t for _, t in sorted(long[str(r["id"])]))
                     chunks.append(Chunk.from_dict(json.loads(text)))
         except (KeyError, ValueError, TypeError) as e:
             raise IndexCorruptError(f"{self.uri}: build {head['seq']} is unreadable: {e}") from e
         if len(chunks) != n or manifest.get("counts", {}).get("chunks") != n:
             raise IndexCorruptError(f"{self.uri}: build {head['seq']} has {len(chunks)} of {n} passages")
-        return Build(manifest, tuple(chunks), MilvusIndex(self.client, dense, sparse, head["dim"], n))
+        cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
+        if cache is not None and not np.array_equal(np.sort(cache[0]), np.unique(cache[0])):
+            raise IndexCorruptError(f"{self.uri}: build {head['seq']} repeats a passage id")
+        return Build(manifest, tuple(chunks), MilvusIndex(self.client, dense, sparse, head["dim"], n, cache))
 
     # --- writing ---------------------------------------------------------------------------
 
-    def _insert_chunks(self, dense, chunks, fresh, added, base, dim) -> list[tuple[str, list[str]]]:
-        """Rows in reading order; a chunk whose JSON is over a VARCHAR goes to the meta
-        collection in pieces (returned, written with the manifest)."""
-        long = []
+    def _insert_chunks(self, dense, chunks, fresh, added, base, dim):
+        """Rows in reading order. Returns the chunks whose JSON is over a VARCHAR, in pieces (for
+        the meta collection, written with the manifest), and the vectors if they are cached."""
+        long, matrix = [], np.zeros((len(chunks) if self.cache_vectors else 0, dim), dtype=np.float32)
         for lo in range(0, len(chunks), BATCH):
             part = chunks[lo:lo + BATCH]
             kept = np.array([c.id for c in part if c.id not in fresh], dtype=np.int64)
@@ -370,8 +409,10 @@ class MilvusStore:
                     text = ""
                 vec = added[fresh[c.id]] if c.id in fresh else old[at[c.id]]
                 rows.append({"id": c.id, "seq": lo + n, "vector": vec.tolist(), "chunk": text})
+                if self.cache_vectors:
+                    matrix[lo + n] = vec
             self._insert(dense, rows)
-        return long
+        return long, matrix
 
     def _insert_sparse(self, name: str, sparse: SparseRows) -> None:
         rows = []

@@ -1,0 +1,140 @@
+"""FAISS against Milvus Lite behind the VectorStore protocol: commit time and query p50 at 10k and
+100k synthetic passages, in one process, as ratios (python -m benchmarks.stores [sizes...])."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunk import Chunk
+from qa.index.sparse import SparseIndex
+from qa.index.vector_store import SparseRows
+
+from .stats import percentile_ms
+
+DIM = 512
+SENTENCES_PER_BLOCK = 4
+RESULTS = Path(__file__).resolve().parent / "results" / "stores.json"
+
+
+def synthetic_build(n: int, seed: int = 0):
+    """`n` sentence Chunks with unit vectors (mixtures of 2,000 random directions plus noise, so
+    that neighbours exist) and the BM25 rows of n/4 blocks of ~60 Zipf-drawn tokens."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((2000, DIM)).astype(np.float32)
+    vectors = 0.7 * base[rng.integers(0, 2000, n)] + 0.3 * base[rng.integers(0, 2000, n)]
+    vectors += rng.standard_normal((n, DIM), dtype=np.float32) * 0.3
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = rng.choice(2**62, n, replace=False).astype(np.int64)
+    chunks = tuple(Chunk(id=int(i), path=f"doc-{at // 1000:04d}.txt", source=f"doc {at // 1000}",
+                         section=None, text=f"第{at}句，合成的句子，长度约四十个字符左右的一句话。",
+                         embed_text=f"第{at}句", lines=((at % 1000 + 1, at % 1000 + 1),),
+                         paragraph=0, sentences=(at % 1000, at % 1000 + 1),
+                         block=(at % 1000) // SENTENCES_PER_BLOCK)
+                   for at, i in enumerate(ids.tolist()))
+    n_blocks = -(-n // SENTENCES_PER_BLOCK)
+    vocab = 20_000
+    p = 1.0 / np.arange(1, vocab + 1)
+    p /= p.sum()
+    tokens = rng.choice(vocab, (n_blocks, 60), p=p).astype(str).tolist()
+    bm25 = SparseIndex(tokens, tokenizer=None)
+    return chunks, ids, vectors, bm25, sparse_rows(bm25)
+
+
+def sparse_rows(bm25: SparseIndex) -> SparseRows:
+    """BM25's term-major postings turned row-major (what a store keeps per block)."""
+    terms = np.repeat(np.arange(len(bm25.starts) - 1, dtype=np.int32), np.diff(bm25.starts))
+    order = np.argsort(bm25.postings, kind="stable")
+    indptr = np.zeros(bm25.n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(bm25.postings, minlength=bm25.n_docs), out=indptr[1:])
+    return SparseRows(indptr, terms[order], bm25.weights[order].astype(np.float32))
+
+
+def open_stores(folder: Path):
+    """(kind, store) for FAISS and Milvus Lite, through the factory once the engine has one."""
+    try:
+        from qa.index.stores import open_store
+    except ImportError:  # before the FAISS store exists: Milvus only, FAISS by its functions
+        from qa.index.milvus_store import MilvusStore
+        return [("faiss", None), ("milvus", MilvusStore(str(folder / "kb.db")))]
+    return [("faiss", open_store("faiss", folder / "faiss", None)),
+            ("milvus", open_store("milvus", folder / "milvus", str(folder / "kb.db")))]
+
+
+def time_calls(fn, args, repeat: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        for a in args:
+            t = time.perf_counter()
+            fn(a)
+            times.append(time.perf_counter() - t)
+    return percentile_ms(times, 50)
+
+
+def measure(kind, store, n: int, data, queries: int = 100) -> dict:
+    chunks, ids, vectors, bm25, rows = data
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((queries, DIM)).astype(np.float32) * .05
+    dense_q = vectors[rng.integers(0, n, queries)] + noise
+    words = [[str(t) for t in rng.integers(0, 2000, 5)] for _ in range(queries)]
+    sparse_q = [{bm25.vocab[w]: 1.0 for w in q if w in bm25.vocab} for q in words]
+    id_sets = [ids[rng.choice(n, 100, replace=False)] for _ in range(queries)]
+    start = time.perf_counter()
+    if store is None:
+        from qa.index import faiss_store as vec
+        word_of = {i: w for w, i in bm25.vocab.items()}
+        index = vec.build_vector_index(vectors, ids)
+        commit_s = time.perf_counter() - start
+
+        def dense(q):
+            return vec.search(index, q, 50)
+
+        def sparse(q):
+            scores = bm25.scores([word_of[t] for t in q])
+            top = np.argpartition(-scores, 19)[:20]
+            return top[np.lexsort((top, -scores[top]))]
+
+        def vectors_of(x):
+            return vec.stored_vectors(index, x)
+    else:
+        with store.lock():
+            build = store.commit({"files": {}}, chunks, None, np.zeros(0, np.int64), ids, vectors, rows)
+        commit_s = time.perf_counter() - start
+        index = build.index.with_sparse(bm25)
+        dense, vectors_of = (lambda q: index.search_dense(q, 50)), index.vectors
+
+        def sparse(q):
+            return index.search_sparse(q, 20)
+    return {"store": kind, "passages": n, "commit_s": round(commit_s, 2),
+            "dense_k50_ms": time_calls(dense, dense_q), "sparse_k20_ms": time_calls(sparse, sparse_q),
+            "vectors_100_ms": time_calls(vectors_of, id_sets)}
+
+
+def main(sizes=(10_000, 100_000)) -> list[dict]:
+    rows = []
+    for n in sizes:
+        data = synthetic_build(n)
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind, store in open_stores(Path(tmp)):
+                rows.append(measure(kind, store, n, data))
+                print(json.dumps(rows[-1]), flush=True)
+                if hasattr(store, "close"):
+                    store.close()
+    print(f"\n{'passages':>9} {'measure':>15} {'faiss':>10} {'milvus':>10} {'milvus/faiss':>13}")
+    for n in sizes:
+        f, m = [next(r for r in rows if r["store"] == k and r["passages"] == n) for k in ("faiss", "milvus")]
+        for key in ("commit_s", "dense_k50_ms", "sparse_k20_ms", "vectors_100_ms"):
+            print(f"{n:>9} {key:>15} {f[key]:>10} {m[key]:>10} {m[key] / max(f[key], 1e-9):>13.1f}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"rows": rows, "note": "one process, 2 shared cores; compare ratios"},
+                                  indent=1) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main(tuple(int(a) for a in sys.argv[1:]) or (10_000, 100_000))
