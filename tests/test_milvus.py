@@ -167,7 +167,7 @@ def test_an_update_reuses_the_base_vectors_and_keeps_only_two_builds(store):
 
 
 CRASH = """
-import json, sys
+import json, os, sys
 import numpy as np
 from qa.chunk import Chunk
 from qa.index.milvus_store import MilvusStore
@@ -177,6 +177,7 @@ chunks = tuple(Chunk.from_dict(d) for d in data["chunks"])
 ids = np.array([c.id for c in chunks], dtype=np.int64)
 rows = SparseRows(*(np.array(data[k], dtype=t) for k, t in (("indptr", np.int64), ("terms", np.int32),
                                                                ("weights", np.float32))))
+MilvusStore._write_head = lambda self, head: os._exit(17)  # killed after every row, before the head
 store = MilvusStore(sys.argv[1], name="t")
 with store.lock():
     store.commit({}, chunks, None, np.zeros(0, np.int64), ids, np.array(data["vectors"], np.float32), rows)
@@ -193,7 +194,7 @@ def test_a_commit_killed_before_its_head_leaves_the_previous_build_answering(tmp
     data = {"chunks": [c.to_dict() for c in chunks], "vectors": unit_vectors(len(chunks), 7).tolist(),
             "indptr": rows.indptr.tolist(), "terms": rows.terms.tolist(), "weights": rows.weights.tolist()}
     (tmp_path / "next.json").write_text(json.dumps(data))
-    env = dict(os.environ, QA_MILVUS_TEST_CRASH="before_head", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-c", CRASH, uri, str(tmp_path / "next.json")], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 17, run.stderr[-2000:]

@@ -6,7 +6,9 @@ row per BM25 block (SPARSE_INVERTED_INDEX, IP). `{name}_meta` holds the manifest
 under 60 KB and one small *head* row per build, written last: the head is the commit point.
 
 Consistency: every read is Strong, which Milvus defines as seeing every write acknowledged
-before the read began. A commit writes rows, indexes, manifest pieces, and only then the head
+before the read began (a server waits until its query nodes have caught up to the request's
+timestamp, which can cost up to one time tick per request; Milvus Lite is one process and always
+current). A commit writes rows, indexes, manifest pieces, and only then the head
 (one row: Milvus inserts a row whole or not at all), so a reader that sees a head sees
 everything it names, and a head that does not match its pieces (count, SHA-256) is skipped for
 the previous one. Nothing half-written is served. A killed commit leaves collections no head
@@ -21,7 +23,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -33,6 +34,7 @@ import numpy as np
 from ..chunk import Chunk
 from ..config import FORMAT_VERSION
 from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError, QAError
+from .milvus_index import MilvusIndex
 from .vector_store import Build, SparseRows
 
 try:
@@ -44,7 +46,6 @@ log = logging.getLogger(__name__)
 PIECE = 60_000  # characters (ASCII JSON) per manifest piece: under the 65,535 of a VARCHAR
 TEXT_MAX = 65_535
 BATCH = 2_000  # rows per insert or query
-MARGIN = 16  # extra hits fetched so that ties at the k-th place are cut by id, as everywhere
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
 _locks: dict[str, list] = {}  # location -> [RLock, depth, lock file]; one per process
 _locks_guard = threading.Lock()
@@ -54,119 +55,6 @@ _lite_users: dict[str, int] = {}  # Lite file -> open MilvusStores in this proce
 def is_lite(uri: str) -> bool:
     """A file path (Milvus Lite) rather than a server address."""
     return not re.match(r"(https?|tcp|unix):", uri)
-
-
-class MilvusIndex:
-    """One committed build's collections; searches are Milvus requests.
-
-    `vectors` is answered from memory when the store caches them (Milvus Lite by default): the
-    retrieval asks for the vectors of every candidate block's sentences on each question, and
-    with Milvus Lite 100 ids took 18-20 ms a request against 0.3 ms from FAISS
-    (benchmarks/stores.py). Lite serves one machine, which holds FAISS's vectors as well; on a
-    server each call is a request, so replicas do not hold 10^7 vectors each.
-    """
-
-    def __init__(self, client, dense: str, sparse: str, dim: int, n: int, cache=None):
-        self.client, self.dense, self.sparse, self.dim, self._n = client, dense, sparse, dim, n
-        self._cache = None  # (sorted ids, their rows in matrix, matrix) or None
-        if cache is not None:
-            ids, matrix = cache
-            order = np.argsort(ids)
-            self._cache = (ids[order], order, matrix)
-
-    def count(self) -> int:
-        return self._n
-
-    def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k by inner product; ties go to the lower id."""
-        q = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
-        return self._top(lambda n: self._search(self.dense, [q], n, "vector"), k)
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        if not len(ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if self._cache is not None:
-            sorted_ids, rows, matrix = self._cache
-            at = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
-            if not len(sorted_ids) or not np.array_equal(sorted_ids[at], ids):
-                missing = ids[sorted_ids[at] != ids] if len(sorted_ids) else ids
-                raise KeyError(f"no vectors for ids {missing[:5].tolist()} in {self.dense}")
-            return matrix[rows[at]]
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        at = {int(i): n for n, i in enumerate(ids.tolist())}
-        for lo in range(0, len(ids), BATCH):
-            part = ids[lo:lo + BATCH]
-            rows = self._query(self.dense, f"id in {part.tolist()}", ["id", "vector"], len(part))
-            for r in rows:
-                out[at[int(r["id"])]] = r["vector"]
-            if len(rows) != len(np.unique(part)):
-                missing = set(part.tolist()) - {int(r["id"]) for r in rows}
-                raise KeyError(f"no vectors for ids {sorted(missing)[:5]} in {self.dense}")
-        return out
-
-    def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k blocks by dot product, scored as sparse_scores does (so a block's score is the
-        same whichever call gives it); ties go to the lower row."""
-        q = {int(t): float(w) for t, w in query.items() if w}
-        if not q or k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-
-        def fetch(n):
-            _, rows = self._search(self.sparse, [q], n, "sparse")
-            return self.sparse_scores(q, rows), rows
-        scores, rows = self._top(fetch, k)
-        keep = scores > 0
-        return scores[keep], rows[keep]
-
-    def sparse_scores(self, query: dict[int, float], rows: np.ndarray) -> np.ndarray:
-        """Dot products in float64 (as BM25's own sums are), returned as float32."""
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.zeros(len(rows), dtype=np.float64)
-        if not len(rows) or not query:
-            return out.astype(np.float32)
-        got = {}
-        for lo in range(0, len(rows), BATCH):
-            part = np.unique(rows[lo:lo + BATCH]).tolist()
-            for r in self._query(self.sparse, f"row in {part}", ["row", "sparse"], len(part)):
-                got[int(r["row"])] = r["sparse"]
-        for n, r in enumerate(rows.tolist()):
-            vec = got.get(r)  # a block without terms has no row
-            if vec:
-                out[n] = sum(float(w) * vec.get(t, 0.0) for t, w in query.items())
-        return out.astype(np.float32)
-
-    def with_sparse(self, bm25) -> MilvusIndex:
-        return self
-
-    def _top(self, fetch, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The best k of `fetch(n)` (scores, ids), ties by id: fetch k + MARGIN, more while the
-        k-th score is still tied with the last one fetched."""
-        k = min(k, self._n)
-        if k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        n = k + MARGIN
-        while True:
-            scores, ids = fetch(min(n, self._n, 16_384))
-            order = np.lexsort((ids, -scores))
-            scores, ids = scores[order], ids[order]
-            if len(ids) < n or n >= min(self._n, 16_384) or scores[k - 1] > scores[-1]:
-                return scores[:k].astype(np.float32), ids[:k].astype(np.int64)
-            n *= 4
-
-    def _search(self, collection, data, limit, field):
-        if limit <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        pk = "id" if field == "vector" else "row"
-        hits = _call(self.client.search, collection, data=data, limit=limit, anns_field=field,
-                     search_params={"metric_type": "IP"}, output_fields=[pk],
-                     consistency_level="Strong")[0]
-        return (np.array([h["distance"] for h in hits], dtype=np.float32),
-                np.array([h[pk] for h in hits], dtype=np.int64))
-
-    def _query(self, collection, expr, fields, limit):
-        return _call(self.client.query, collection, filter=expr, output_fields=fields, limit=limit,
-                     consistency_level="Strong")
 
 
 class MilvusStore:
@@ -209,7 +97,10 @@ class MilvusStore:
 
     def close(self) -> None:
         """Close the connection; the last one of a Lite file lets other processes open it."""
+        if self.client is None:
+            return
         self.client.close()
+        self.client = None
         if self.lite:
             with _locks_guard:
                 _lite_users[self.uri] -= 1
@@ -297,15 +188,9 @@ class MilvusStore:
             self._insert(self.meta, [{"seq": seq, "kind": kind, "part": p, "text": t, "pad": [0.0, 0.0]}
                                      for kind, texts in [("manifest", pieces)] + long_chunks
                                      for p, t in enumerate(texts)])
-            hook = os.environ.get("QA_MILVUS_TEST_CRASH")  # tests: a commit killed before its head
-            if hook == "before_head":
-                os._exit(17)
-            head = {"seq": seq, "build": build, "dense": dense, "sparse": sparse_name, "dim": dim,
-                    "pieces": len(pieces), "sha256": hashlib.sha256(text.encode()).hexdigest(),
-                    "chunks": len(chunks), "time": time.time()}
-            self._insert(self.meta, [{"seq": seq, "kind": "head", "part": 0, "text": json.dumps(head),
-                                      "pad": [0.0, 0.0]}])
-            _call(self.client.flush, self.meta)
+            self._write_head({"seq": seq, "build": build, "dense": dense, "sparse": sparse_name,
+                              "dim": dim, "pieces": len(pieces), "chunks": len(chunks), "time": time.time(),
+                              "sha256": hashlib.sha256(text.encode()).hexdigest()})
         except BaseException as e:
             for name in (dense, sparse_name):
                 with contextlib.suppress(Exception):
@@ -318,8 +203,14 @@ class MilvusStore:
             raise
         self._clean()
         cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
-        index = MilvusIndex(self.client, dense, sparse_name, dim, len(chunks), cache)
+        index = MilvusIndex(self.client, _call, dense, sparse_name, dim, len(chunks), cache)
         return Build(manifest, tuple(chunks), index)
+
+    def _write_head(self, head: dict) -> None:
+        """The commit point: one row naming the build's collections and its manifest pieces."""
+        self._insert(self.meta, [{"seq": head["seq"], "kind": "head", "part": 0, "text": json.dumps(head),
+                                  "pad": [0.0, 0.0]}])
+        _call(self.client.flush, self.meta)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -384,7 +275,8 @@ class MilvusStore:
         cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
         if cache is not None and not np.array_equal(np.sort(cache[0]), np.unique(cache[0])):
             raise IndexCorruptError(f"{self.uri}: build {head['seq']} repeats a passage id")
-        return Build(manifest, tuple(chunks), MilvusIndex(self.client, dense, sparse, head["dim"], n, cache))
+        index = MilvusIndex(self.client, _call, dense, sparse, head["dim"], n, cache)
+        return Build(manifest, tuple(chunks), index)
 
     # --- writing ---------------------------------------------------------------------------
 
