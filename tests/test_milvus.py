@@ -238,3 +238,59 @@ def test_an_unreachable_server_says_what_to_check(tmp_path):
         MilvusStore("http://127.0.0.1:9")
     with pytest.raises(QAError, match="ending in .db"):
         MilvusStore(str(tmp_path / "kb.milvus"))
+
+
+# --- through QA: the same answers on FAISS and on Milvus Lite ----------------------------------
+
+@pytest.fixture(scope="module")
+def twin_kbs(encoder, dev_questions, tmp_path_factory):
+    """One 300-file generated knowledge base (plus the built-in article) built once on each store."""
+    import inspect
+    import shutil
+
+    from benchmarks.corpus import write_generated_corpus
+    from qa import QA
+    from qa.config import BUILTIN_CORPUS
+
+    if "store" not in inspect.signature(QA).parameters:
+        pytest.skip("QA(store=...) comes with the engine on the VectorStore protocol")
+    root = tmp_path_factory.mktemp("twin")
+    docs = root / "docs"
+    assert len(write_generated_corpus(docs, n_sentences=3000, per_file=10)) == 300
+    shutil.copy(BUILTIN_CORPUS, docs / "article.txt")
+    on_faiss = QA(sources=[docs], index_dir=root / "faiss", kb_dir=root / "kb-faiss")
+    on_milvus = QA(sources=[docs], index_dir=root / "milvus", kb_dir=root / "kb-milvus", store="milvus",
+                   uri=str(root / "kb.db"))
+    yield root, on_faiss, on_milvus
+    getattr(on_milvus, "close", lambda: None)()
+
+
+def assert_same_answers(a, b, questions) -> None:
+    for question in questions:
+        x, y = a.ask(question, k=3), b.ask(question, k=3)
+        assert [(h.text, h.citation.to_dict()) for h in x.hits] == \
+            [(h.text, h.citation.to_dict()) for h in y.hits], question
+        assert x.found == y.found, question
+        assert x.confidence == pytest.approx(y.confidence, abs=1e-4), question
+        assert [h.confidence for h in x.hits] == pytest.approx([h.confidence for h in y.hits], abs=1e-4)
+
+
+def test_both_stores_give_the_same_answers_before_and_after_updates(twin_kbs, dev_questions):
+    from benchmarks.corpus import write_generated_corpus
+
+    root, on_faiss, on_milvus = twin_kbs
+    questions = [q["question"] for q in dev_questions]
+    assert len(on_faiss.chunks) == len(on_milvus.chunks) > 3000
+    assert_same_answers(on_faiss, on_milvus, questions)
+    added = write_generated_corpus(root / "more", n_sentences=40, per_file=40, seed=7)[0]
+    changed = root / "docs" / "generated-005.txt"
+    changed.write_text(write_generated_corpus(root / "other", n_sentences=12, per_file=12, seed=9)[0]
+                       .read_text(encoding="utf-8"), encoding="utf-8")
+    removed = root / "docs" / "generated-010.txt"
+    for kb in (on_faiss, on_milvus):
+        kb.add([added])
+        kb.add([changed])
+        kb.remove([removed])
+    assert on_faiss.chunks == on_milvus.chunks
+    assert on_milvus.manifest["store"] == "milvus"
+    assert_same_answers(on_faiss, on_milvus, questions)
