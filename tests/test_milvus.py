@@ -225,6 +225,10 @@ def test_a_damaged_newest_head_falls_back_to_the_previous_build(store, caplog):
         assert store.read_manifest()["build"] == first.manifest["build"]
     assert "build 3" in caplog.text and "build 2" in caplog.text
     assert store.load().chunks == first.chunks
+    commit_fresh(store, passages(), seed=2)  # keeps what readers served (1), drops the damaged ones
+    assert sorted(h["seq"] for h in store._heads()) == [1, 4]
+    assert sorted(n for n in store.client.list_collections() if n.startswith("t_b")) == \
+        ["t_b1", "t_b1_sparse", "t_b4", "t_b4_sparse"]
 
 
 def test_the_writer_lock_is_reentrant_and_sits_beside_the_file(store, tmp_path):

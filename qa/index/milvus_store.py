@@ -169,6 +169,10 @@ class MilvusStore:
         dim = added.shape[1] if added.ndim == 2 else base.dim
         fresh = {int(i): n for n, i in enumerate(np.asarray(added_ids, dtype=np.int64).tolist())}
         seq = 1 + max([h["seq"] for h in self._heads()] + self._build_seqs() + [0])
+        try:
+            previous = self._current()[1]["seq"]  # what readers serve now: kept for them
+        except (FileNotFoundError, IndexCorruptError):
+            previous = None
         dense, sparse_name = f"{self.name}_b{seq}", f"{self.name}_b{seq}_sparse"
         build = f"{seq}-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         try:
@@ -201,7 +205,7 @@ class MilvusStore:
                 raise DiskFullError(f"disk full: the build could not be written to {self.uri}; the "
                                     f"previous build is unchanged (free some space and try again)") from e
             raise
-        self._clean()
+        self._clean({seq, previous})
         cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
         index = MilvusIndex(self.client, _call, dense, sparse_name, dim, len(chunks), cache)
         return Build(manifest, tuple(chunks), index)
@@ -339,11 +343,11 @@ class MilvusStore:
         _call(self.client.create_index, name, params, sync=False)
         _call(self.client.load_collection, name)
 
-    def _clean(self) -> None:
-        """Keep the two newest heads' builds; drop every other build collection and meta row."""
-        seqs = sorted({h["seq"] for h in self._heads()}, reverse=True)[:2]
-        if len(seqs) == 2:
-            _call(self.client.delete, self.meta, filter=f"seq < {seqs[1]}")
+    def _clean(self, keep: set) -> None:
+        """Drop every build collection and meta row but those of the builds in `keep` (the new
+        one and the one readers served before it): older builds, and what killed commits left."""
+        seqs = sorted(x for x in keep if x is not None)
+        _call(self.client.delete, self.meta, filter=f"seq not in {seqs}")
         for name in self._collections():
             m = self._builds.fullmatch(name)
             if m and int(m.group(1)) not in seqs:
