@@ -142,7 +142,7 @@ class MilvusStore:
 
     def stamp(self) -> int | None:
         """The newest head's build seq (one small query), None before the first commit."""
-        seqs = [h["seq"] for h in self._heads()]
+        seqs = [h["seq"] for h in self._heads(["seq"])]
         return max(seqs) if seqs else None
 
     def read_manifest(self) -> dict:
@@ -218,8 +218,8 @@ class MilvusStore:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _heads(self) -> list[dict]:
-        return _call(self.client.query, self.meta, filter='kind == "head"', output_fields=["seq", "text"],
+    def _heads(self, fields=("seq", "text")) -> list[dict]:
+        return _call(self.client.query, self.meta, filter='kind == "head"', output_fields=list(fields),
                      limit=1_000, consistency_level="Strong")
 
     def _meta_rows(self, seq: int, kind: str) -> list[dict]:
