@@ -33,7 +33,7 @@ import numpy as np
 
 from ..chunk import Chunk
 from ..config import FORMAT_VERSION
-from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError, QAError
+from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError, StoreError
 from .milvus_index import MilvusIndex
 from .vector_store import Build, SparseRows
 
@@ -62,10 +62,11 @@ class MilvusStore:
     it at a time, Lite's own rule), a standalone or cluster for `http://host:19530`."""
 
     kind = "milvus"
+    stores_sparse = True  # the BM25 block vectors are searched in Milvus
 
     def __init__(self, uri: str, name: str = "qa", cache_vectors: bool | None = None):
         if MilvusClient is None:
-            raise QAError("the Milvus store needs pymilvus and milvus-lite: "
+            raise StoreError("the Milvus store needs pymilvus and milvus-lite: "
                           "pip install pymilvus milvus-lite")
         if not _NAME.fullmatch(name):
             raise ValueError(f"collection name prefix {name!r}: letters, digits and _ only")
@@ -74,7 +75,7 @@ class MilvusStore:
         self.cache_vectors = self.lite if cache_vectors is None else cache_vectors  # see MilvusIndex
         if self.lite:
             if not self.uri.endswith(".db"):
-                raise QAError(f"a Milvus Lite URI is a file path ending in .db, not {self.uri!r}")
+                raise StoreError(f"a Milvus Lite URI is a file path ending in .db, not {self.uri!r}")
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.client = MilvusClient(self.uri, timeout=30)
@@ -85,7 +86,7 @@ class MilvusStore:
             hint = ("it may be open in another process (Milvus Lite allows one; use a Milvus server "
                     "for several)" if self.lite else "check that the Milvus server is running and "
                     "reachable, or give a .db file path for Milvus Lite")
-            raise QAError(f"cannot open Milvus at {self.uri}: {e}; {hint}") from e
+            raise StoreError(f"cannot open Milvus at {self.uri}: {e}; {hint}") from e
         self.meta = f"{name}_meta"
         self._builds = re.compile(rf"{name}_b(\d+)(_sparse)?")
         if self.meta not in self._collections():
@@ -145,8 +146,8 @@ class MilvusStore:
         seqs = [h["seq"] for h in self._heads(["seq"])]
         return max(seqs) if seqs else None
 
-    def read_manifest(self) -> dict:
-        return self._current()[0]
+    def read_manifest(self, any_version: bool = False) -> dict:
+        return self._current(any_version)[0]
 
     def load(self) -> Build:
         for attempt in range(3):
@@ -161,10 +162,12 @@ class MilvusStore:
 
     def commit(self, manifest: dict, chunks: tuple[Chunk, ...], base: MilvusIndex | None,
                removed: np.ndarray, added_ids: np.ndarray, added: np.ndarray,
-               sparse: SparseRows) -> Build:
+               sparse: SparseRows | None) -> Build:
         """Write a new build and its head (see the module docstring). Kept vectors are read
         back from `base` (never embedded again), in batches, as rows are inserted in reading
         order. Any failure drops the new collections and leaves the previous build current."""
+        if sparse is None:
+            raise ValueError("the Milvus store keeps the BM25 rows (stores_sparse): commit needs them")
         added = np.asarray(added, dtype=np.float32)
         dim = added.shape[1] if added.ndim == 2 else base.dim
         fresh = {int(i): n for n, i in enumerate(np.asarray(added_ids, dtype=np.int64).tolist())}
@@ -226,7 +229,7 @@ class MilvusStore:
         return _call(self.client.query, self.meta, filter=f"seq == {seq} and {kind}",
                      output_fields=["kind", "part", "text"], limit=16_384, consistency_level="Strong")
 
-    def _current(self) -> tuple[dict, dict]:
+    def _current(self, any_version: bool = False) -> tuple[dict, dict]:
         """The newest head whose manifest is whole, with that manifest; older heads are the
         fallback when the newest is damaged (logged)."""
         heads = sorted(self._heads(), key=lambda h: -h["seq"])
@@ -246,7 +249,7 @@ class MilvusStore:
                 continue
             if problems:
                 log.warning("%s; reading the previous build %s", "; ".join(problems), h["seq"])
-            if manifest.get("format_version") != FORMAT_VERSION:
+            if manifest.get("format_version") != FORMAT_VERSION and not any_version:
                 raise IndexCorruptError(f"{self.uri}: index format {manifest.get('format_version')} is not "
                                         f"{FORMAT_VERSION}; rebuild with `python -m qa index`")
             return manifest, head
@@ -362,7 +365,7 @@ class MilvusStore:
 
 def _call(fn, *args, **kwargs):
     """A Milvus request. A missing collection is an IndexCorruptError (a build dropped or
-    damaged), a full disk a DiskFullError; any other failure (server down) a QAError."""
+    damaged), a full disk a DiskFullError; any other failure (server down) a StoreError."""
     try:
         return fn(*args, **kwargs)
     except MilvusException as e:
@@ -371,4 +374,4 @@ def _call(fn, *args, **kwargs):
             raise DiskFullError(f"Milvus: disk full ({e})") from e
         if "not exist" in text or "not found" in text:
             raise IndexCorruptError(f"Milvus {fn.__name__}: {e}") from e
-        raise QAError(f"Milvus {fn.__name__} failed: {e}; check that the server is running") from e
+        raise StoreError(f"Milvus {fn.__name__} failed: {e}; check that the server is running") from e
