@@ -56,27 +56,24 @@ def sparse_rows(bm25: SparseIndex) -> SparseRows:
 
 
 def open_stores(folder: Path):
-    """(kind, store) for FAISS and Milvus Lite, through the factory once the engine has one."""
-    try:
-        from qa.index.stores import open_store
-    except ImportError:  # before the FAISS store exists: Milvus only, FAISS by its functions
-        from qa.index.milvus_store import MilvusStore
-        return [("faiss", None), ("milvus", MilvusStore(str(folder / "kb.db")))]
-    return [("faiss", open_store("faiss", folder / "faiss", None)),
+    """(kind, store) for FAISS in a folder and Milvus Lite in a file, through the factory."""
+    from qa.index.stores import open_store
+    return [("faiss", open_store("faiss", folder / "faiss")),
             ("milvus", open_store("milvus", folder / "milvus", str(folder / "kb.db")))]
 
 
-def time_calls(fn, args, repeat: int = 1) -> float:
+def time_calls(fn, args) -> float:
+    """Median milliseconds of fn(a) over `args`, one call at a time."""
     times = []
-    for _ in range(repeat):
-        for a in args:
-            t = time.perf_counter()
-            fn(a)
-            times.append(time.perf_counter() - t)
+    for a in args:
+        t = time.perf_counter()
+        fn(a)
+        times.append(time.perf_counter() - t)
     return percentile_ms(times, 50)
 
 
 def measure(kind, store, n: int, data, queries: int = 100) -> dict:
+    """Commit a fresh build of `n` passages, open it, and time single queries on it."""
     chunks, ids, vectors, bm25, rows = data
     rng = np.random.default_rng(1)
     noise = rng.standard_normal((queries, DIM)).astype(np.float32) * .05
@@ -85,36 +82,18 @@ def measure(kind, store, n: int, data, queries: int = 100) -> dict:
     sparse_q = [{bm25.vocab[w]: 1.0 for w in q if w in bm25.vocab} for q in words]
     id_sets = [ids[rng.choice(n, 100, replace=False)] for _ in range(queries)]
     start = time.perf_counter()
-    if store is None:
-        from qa.index import faiss_store as vec
-        word_of = {i: w for w, i in bm25.vocab.items()}
-        index = vec.build_vector_index(vectors, ids)
-        commit_s, load_s = time.perf_counter() - start, float("nan")
-
-        def dense(q):
-            return vec.search(index, q, 50)
-
-        def sparse(q):
-            scores = bm25.scores([word_of[t] for t in q])
-            top = np.argpartition(-scores, 19)[:20]
-            return top[np.lexsort((top, -scores[top]))]
-
-        def vectors_of(x):
-            return vec.stored_vectors(index, x)
-    else:
-        with store.lock():
-            store.commit({"files": {}}, chunks, None, np.zeros(0, np.int64), ids, vectors, rows)
-        commit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        index = store.load().index.with_sparse(bm25)
-        load_s = time.perf_counter() - start
-        dense, vectors_of = (lambda q: index.search_dense(q, 50)), index.vectors
-
-        def sparse(q):
-            return index.search_sparse(q, 20)
-    return {"store": kind, "passages": n, "commit_s": round(commit_s, 2), "load_s": round(load_s, 2),
-            "dense_k50_ms": time_calls(dense, dense_q), "sparse_k20_ms": time_calls(sparse, sparse_q),
-            "vectors_100_ms": time_calls(vectors_of, id_sets)}
+    with store.lock():
+        store.commit({"files": {}}, chunks, None, np.zeros(0, np.int64), ids, vectors,
+                     rows if store.stores_sparse else None)
+    commit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    index = store.load().index.with_sparse(bm25)
+    load_s = time.perf_counter() - start
+    return {"store": kind, "index": getattr(index, "kind", "flat") if kind == "faiss" else "FLAT",
+            "passages": n, "commit_s": round(commit_s, 2), "load_s": round(load_s, 2),
+            "dense_k50_ms": time_calls(lambda q: index.search_dense(q, 50), dense_q),
+            "sparse_k20_ms": time_calls(lambda q: index.search_sparse(q, 20), sparse_q),
+            "vectors_100_ms": time_calls(index.vectors, id_sets)}
 
 
 def main(sizes=(10_000, 100_000)) -> list[dict]:
@@ -125,8 +104,7 @@ def main(sizes=(10_000, 100_000)) -> list[dict]:
             for kind, store in open_stores(Path(tmp)):
                 rows.append(measure(kind, store, n, data))
                 print(json.dumps(rows[-1]), flush=True)
-                if hasattr(store, "close"):
-                    store.close()
+                getattr(store, "close", lambda: None)()
     print(f"\n{'passages':>9} {'measure':>15} {'faiss':>10} {'milvus':>10} {'milvus/faiss':>13}")
     for n in sizes:
         f, m = [next(r for r in rows if r["store"] == k and r["passages"] == n) for k in ("faiss", "milvus")]
