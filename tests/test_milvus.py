@@ -292,8 +292,7 @@ def test_both_stores_give_the_same_answers_before_and_after_updates(twin_kbs, de
                        .read_text(encoding="utf-8"), encoding="utf-8")
     removed = root / "docs" / "generated-010.txt"
     for kb in (on_faiss, on_milvus):
-        kb.add([added])
-        kb.add([changed])
+        kb.add([added, changed])
         kb.remove([removed])
     assert on_faiss.chunks == on_milvus.chunks
     assert on_milvus.manifest["store"] == "milvus"

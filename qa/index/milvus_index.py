@@ -17,10 +17,11 @@ class MilvusIndex:
     """One committed build's collections; searches are Milvus requests.
 
     `vectors` is answered from memory when the store caches them (Milvus Lite by default): the
-    retrieval asks for the vectors of every candidate block's sentences on each question, and
-    with Milvus Lite 100 ids took 18-20 ms a request against 0.3 ms from FAISS
-    (benchmarks/stores.py). Lite serves one machine, which holds FAISS's vectors as well; on a
-    server each call is a request, so replicas do not hold 10^7 vectors each.
+    retrieval asks for the vectors of every candidate block's sentences on each question, and a
+    request for 100 ids took Milvus Lite 18-20 ms at 10k passages against 0.06 ms from FAISS
+    (0.07-0.1 ms from the cache; benchmarks/stores.py). Lite serves one machine, which would hold
+    FAISS's vectors as well; on a server each call is a request, so that replicas do not hold
+    10^7 vectors each.
     """
 
     def __init__(self, client, call, dense: str, sparse: str, dim: int, n: int, cache=None):
