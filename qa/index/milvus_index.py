@@ -1,4 +1,4 @@
-"""One committed Milvus build, searched: exact dense top-k, BM25 block top-k, stored vectors.
+"""One committed Milvus build, read and searched: exact dense top-k, BM25 block top-k, vectors.
 
 Built by milvus_store.MilvusStore, which alone imports pymilvus; ties at the k-th place are cut
 by id (dense) and by row (sparse), so that results do not depend on Milvus's scan order.
@@ -6,7 +6,11 @@ by id (dense) and by row (sparse), so that results do not depend on Milvus's sca
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+
+from ..chunk import Chunk
 
 BATCH = 2_000  # ids per query request
 MARGIN = 16  # extra hits fetched so that ties at the k-th place can be cut by id
@@ -128,3 +132,34 @@ class MilvusIndex:
     def _query(self, collection, expr, fields, limit):
         return self._call(self.client.query, collection, filter=expr, output_fields=fields, limit=limit,
                      consistency_level="Strong")
+
+
+def read_build(client, call, head: dict, long_rows: list[dict], cache_vectors: bool):
+    """The passages of a build in reading order, and its MilvusIndex.
+
+    Args:
+        head: the build's head (collections, dim, passage count).
+        long_rows: meta rows ("chunk:<id>", part, text) of passages whose JSON is over a VARCHAR.
+        cache_vectors: read the vectors too, to answer `vectors` from memory.
+    Raises:
+        KeyError, ValueError, TypeError: rows that do not make passages (damage).
+    """
+    dense, n = head["dense"], head["chunks"]
+    long: dict[str, list] = {}
+    for r in long_rows:
+        long.setdefault(r["kind"][len("chunk:"):], []).append((r["part"], r["text"]))
+    chunks, fields = [], ["id", "seq", "chunk"] + (["vector"] if cache_vectors else [])
+    matrix = np.zeros((n if cache_vectors else 0, head["dim"]), dtype=np.float32)
+    for lo in range(0, n, BATCH):
+        rows = call(client.query, dense, filter=f"seq >= {lo} and seq < {lo + BATCH}",
+                    output_fields=fields, limit=BATCH, consistency_level="Strong")
+        for r in sorted(rows, key=lambda r: r["seq"]):
+            if cache_vectors and r["seq"] < n:
+                matrix[r["seq"]] = r["vector"]
+            text = r["chunk"] or "".join(t for _, t in sorted(long[str(r["id"])]))
+            chunks.append(Chunk.from_dict(json.loads(text)))
+    ids = np.array([c.id for c in chunks], dtype=np.int64)
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("a passage id is repeated")
+    cache = (ids, matrix) if cache_vectors and len(chunks) == n else None
+    return tuple(chunks), MilvusIndex(client, call, dense, head["sparse"], head["dim"], n, cache)

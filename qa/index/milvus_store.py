@@ -38,7 +38,7 @@ import numpy as np
 from ..chunk import Chunk
 from ..config import FORMAT_VERSION
 from ..errors import DiskFullError, IndexCorruptError, ManifestDamagedError, StoreError
-from .milvus_index import MilvusIndex
+from .milvus_index import MilvusIndex, read_build
 from .vector_store import Build, SparseRows
 
 try:
@@ -202,15 +202,12 @@ class MilvusStore:
             self._write_head({"seq": seq, "build": build, "dense": dense, "sparse": sparse_name,
                               "dim": dim, "pieces": len(pieces), "chunks": len(chunks), "time": time.time(),
                               "sha256": hashlib.sha256(text.encode()).hexdigest()})
-        except BaseException as e:
+        except BaseException:
             for name in (dense, sparse_name):
                 with contextlib.suppress(Exception):
                     self.client.drop_collection(name)
             with contextlib.suppress(Exception):
                 self.client.delete(self.meta, filter=f"seq == {seq}")
-            if "no space" in str(e).lower() or (isinstance(e, OSError) and e.errno == 28):
-                raise DiskFullError(f"disk full: the build could not be written to {self.uri}; the "
-                                    f"previous build is unchanged (free some space and try again)") from e
             raise
         self._clean({seq, previous})
         cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
@@ -263,31 +260,16 @@ class MilvusStore:
         dense, sparse, n = head["dense"], head["sparse"], head["chunks"]
         if not {dense, sparse} <= set(self._collections()):
             raise IndexCorruptError(f"{self.uri}: collections of build {head['seq']} are missing")
+        for name in (dense, sparse):
+            _call(self.client.load_collection, name)
+        long_rows = self._meta_rows(head["seq"], 'kind like "chunk:%"')
         try:
-            for name in (dense, sparse):
-                _call(self.client.load_collection, name)
-            long = {}
-            for r in self._meta_rows(head["seq"], 'kind like "chunk:%"'):
-                long.setdefault(r["kind"][6:], []).append((r["part"], r["text"]))
-            chunks, fields = [], ["id", "seq", "chunk"] + (["vector"] if self.cache_vectors else [])
-            matrix = np.zeros((n if self.cache_vectors else 0, head["dim"]), dtype=np.float32)
-            for lo in range(0, n, BATCH):
-                rows = _call(self.client.query, dense, filter=f"seq >= {lo} and seq < {lo + BATCH}",
-                             output_fields=fields, limit=BATCH, consistency_level="Strong")
-                for r in sorted(rows, key=lambda r: r["seq"]):
-                    if self.cache_vectors and r["seq"] < n:
-                        matrix[r["seq"]] = r["vector"]
-                    text = r["chunk"] or "".join(t for _, t in sorted(long[str(r["id"])]))
-                    chunks.append(Chunk.from_dict(json.loads(text)))
+            chunks, index = read_build(self.client, _call, head, long_rows, self.cache_vectors)
         except (KeyError, ValueError, TypeError) as e:
             raise IndexCorruptError(f"{self.uri}: build {head['seq']} is unreadable: {e}") from e
         if len(chunks) != n or manifest.get("counts", {}).get("chunks") != n:
             raise IndexCorruptError(f"{self.uri}: build {head['seq']} has {len(chunks)} of {n} passages")
-        cache = (np.array([c.id for c in chunks], dtype=np.int64), matrix) if self.cache_vectors else None
-        if cache is not None and not np.array_equal(np.sort(cache[0]), np.unique(cache[0])):
-            raise IndexCorruptError(f"{self.uri}: build {head['seq']} repeats a passage id")
-        index = MilvusIndex(self.client, _call, dense, sparse, head["dim"], n, cache)
-        return Build(manifest, tuple(chunks), index)
+        return Build(manifest, chunks, index)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -318,17 +300,11 @@ class MilvusStore:
         return long, matrix
 
     def _insert_sparse(self, name: str, sparse: SparseRows) -> None:
-        rows = []
-        for r in range(len(sparse)):
-            lo, hi = int(sparse.indptr[r]), int(sparse.indptr[r + 1])
-            vec = {int(t): float(w) for t, w in zip(sparse.terms[lo:hi], sparse.weights[lo:hi],
-                                                   strict=True) if w}
-            if vec:  # Milvus refuses an empty sparse vector; such a block scores 0 anyway
-                rows.append({"row": r, "sparse": vec})
-            if len(rows) == BATCH:
-                self._insert(name, rows)
-                rows = []
-        self._insert(name, rows)
+        for lo in range(0, len(sparse), BATCH):
+            rows = ({"row": r, "sparse": {t: w for t, w in sparse.row(r).items() if w}}
+                    for r in range(lo, min(lo + BATCH, len(sparse))))
+            # Milvus refuses an empty sparse vector; such a block scores 0 anyway
+            self._insert(name, [row for row in rows if row["sparse"]])
 
     def _insert(self, name: str, rows: list[dict]) -> None:
         for lo in range(0, len(rows), BATCH):
@@ -375,7 +351,8 @@ def _call(fn, *args, **kwargs):
     except MilvusException as e:
         text = str(e).lower()
         if "no space" in text:
-            raise DiskFullError(f"Milvus: disk full ({e})") from e
+            raise DiskFullError(f"Milvus: disk full ({e}); nothing was committed, the previous build "
+                                f"is unchanged (free some space and try again)") from e
         if "not exist" in text or "not found" in text:
             raise IndexCorruptError(f"Milvus {fn.__name__}: {e}") from e
         raise StoreError(f"Milvus {fn.__name__} failed: {e}; check that the server is running") from e
