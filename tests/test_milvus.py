@@ -281,11 +281,14 @@ def assert_same_answers(a, b, questions) -> None:
 
 def test_both_stores_give_the_same_answers_before_and_after_updates(twin_kbs, dev_questions):
     from benchmarks.corpus import write_generated_corpus
+    from qa import QA
 
     root, on_faiss, on_milvus = twin_kbs
     questions = [q["question"] for q in dev_questions]
     assert len(on_faiss.chunks) == len(on_milvus.chunks) > 2000
     assert_same_answers(on_faiss, on_milvus, questions)
+    # an app replica: the model and the Milvus URI, a fresh index folder, no sources
+    replica = QA(index_dir=root / "replica", store="milvus", uri=str(root / "kb.db"), replica=True)
     added = write_generated_corpus(root / "more", n_sentences=40, per_file=40, seed=7)[0]
     changed = root / "docs" / "generated-005.txt"
     changed.write_text(write_generated_corpus(root / "other", n_sentences=12, per_file=12, seed=9)[0]
@@ -297,3 +300,5 @@ def test_both_stores_give_the_same_answers_before_and_after_updates(twin_kbs, de
     assert on_faiss.chunks == on_milvus.chunks
     assert on_milvus.manifest["store"] == "milvus"
     assert_same_answers(on_faiss, on_milvus, questions)
+    assert replica.refresh() and replica.manifest["build"] == on_milvus.manifest["build"]
+    assert_same_answers(on_faiss, replica, questions)
