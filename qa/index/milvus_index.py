@@ -22,8 +22,8 @@ class MilvusIndex:
 
     `vectors` is answered from memory when the store caches them (Milvus Lite by default): the
     retrieval asks for the vectors of every candidate block's sentences on each question, and a
-    request for 100 ids took Milvus Lite 18-20 ms at 10k passages against 0.06 ms from FAISS
-    (0.07-0.1 ms from the cache; benchmarks/stores.py). Lite serves one machine, which would hold
+    request for 100 ids took Milvus Lite 17-20 ms at 10k-100k passages against 0.06 ms from FAISS
+    (0.06-0.15 ms from the cache; benchmarks/stores.py). Lite serves one machine, which would hold
     FAISS's vectors as well; on a server each call is a request, so that replicas do not hold
     10^7 vectors each.
     """

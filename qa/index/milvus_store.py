@@ -16,8 +16,8 @@ names; the next commit drops them, and also every build but the new one and the 
 which stays searchable for readers that opened it an instant before the commit.
 
 Milvus Lite 3.2 runs in this process, in Python, and scans every row on each search (dense k=50:
-24 ms at 10k passages, 376 ms at 100k, against 0.9 and 1.9 ms with FAISS; benchmarks/stores.py):
-it is for tests and small knowledge bases; large ones belong on a Milvus server.
+24-28 ms at 10k passages, 290-380 ms at 100k, against 0.7-0.9 and 1.9 ms with FAISS;
+benchmarks/stores.py): it is for tests and small knowledge bases; large ones belong on a server.
 """
 
 from __future__ import annotations
