@@ -14,7 +14,6 @@ import numpy as np
 
 from qa.chunk import Chunk
 from qa.index.sparse import SparseIndex
-from qa.index.vector_store import SparseRows
 
 from .stats import percentile_ms
 
@@ -44,16 +43,7 @@ def synthetic_build(n: int, seed: int = 0):
     p /= p.sum()
     tokens = rng.choice(vocab, (n_blocks, 60), p=p).astype(str).tolist()
     bm25 = SparseIndex(tokens, tokenizer=None)
-    return chunks, ids, vectors, bm25, sparse_rows(bm25)
-
-
-def sparse_rows(bm25: SparseIndex) -> SparseRows:
-    """BM25's term-major postings turned row-major (what a store keeps per block)."""
-    terms = np.repeat(np.arange(len(bm25.starts) - 1, dtype=np.int32), np.diff(bm25.starts))
-    order = np.argsort(bm25.postings, kind="stable")
-    indptr = np.zeros(bm25.n_docs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(bm25.postings, minlength=bm25.n_docs), out=indptr[1:])
-    return SparseRows(indptr, terms[order], bm25.weights[order].astype(np.float32))
+    return chunks, ids, vectors, bm25, bm25.rows()
 
 
 def open_stores(folder: Path):

@@ -244,6 +244,19 @@ def test_an_unreachable_server_says_what_to_check(tmp_path):
         MilvusStore(str(tmp_path / "kb.milvus"))
 
 
+def test_the_store_benchmark_measures_both_stores(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import stores
+
+    data = stores.synthetic_build(400)
+    rows = []
+    for kind, store in stores.open_stores(tmp_path):
+        rows.append(stores.measure(kind, store, 400, data, queries=3))
+        getattr(store, "close", lambda: None)()
+    assert [r["store"] for r in rows] == ["faiss", "milvus"] and rows[1]["vectors_100_request_ms"] > 0
+    assert all(r["dense_k50_ms"] > 0 and r["commit_s"] >= 0 for r in rows)
+
+
 # --- through QA: the same answers on FAISS and on Milvus Lite ----------------------------------
 
 @pytest.fixture(scope="module")
