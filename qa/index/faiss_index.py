@@ -270,8 +270,16 @@ class FaissIndex:
     def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if not self.faiss.ntotal:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores, ids = search(self.faiss, query, k, self._params)
-        return scores.astype(np.float32), ids.astype(np.int64)
+        # ties at the k-th place go to the lower id, as in every store: fetch past the cut
+        # until the last score fetched is below the k-th
+        n, want = self.faiss.ntotal, min(k + 16, self.faiss.ntotal)
+        while True:
+            scores, ids = search(self.faiss, query, want, self._params)
+            if want >= n or len(scores) < want or scores[-1] < scores[min(k, len(scores)) - 1]:
+                break
+            want = min(2 * want, n)
+        order = np.lexsort((ids, -scores))[:k]
+        return scores[order].astype(np.float32), ids[order].astype(np.int64)
 
     def rows_of(self, ids) -> np.ndarray:
         """Rows of `vectors` for chunk ids (all of which must be stored)."""

@@ -60,7 +60,7 @@ class VectorIndex(Protocol):
 
     def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product for one query (dim,): (scores (m,) float32, ids (m,) int64),
-        best first, m <= k."""
+        best first, m <= k; ties go to the lower id (so every store returns the same ids)."""
         ...
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
