@@ -138,30 +138,39 @@ class Retriever:
         offers: list[tuple[float, int, list[int]]] = []
         weights: dict[int, dict[str, float]] = {}
 
-        def offer(i: int) -> None:
+        def offer(i: int, seen: set[int]) -> None:
             block = int(blocks[i])
             if block not in weights:
                 members = self.members[block]
                 weights[block] = self.window_weights(words, [self.sentence_words[at] for at in members],
                                                      self.context_words[block])
-            found = self.passage(block, weights[block], query_vector, shown)
+            found = self.passage(block, weights[block], query_vector, seen)
             if found is not None:
                 span, cover = found
                 offers.append((float(fused[i]) + WINDOW_WEIGHT * cover, i, span))
 
-        for i in range(len(blocks)):
-            offer(i)
-            if i == 0 and offers:
-                offers[0] = (math.inf, *offers[0][1:])  # the top block's window comes first
-        while offers and len(out) < k:
+        # A block's first offer is worked out only once it could win: it is worth at most its
+        # score + WINDOW_WEIGHT (a cover is at most 1), and blocks come best first. It is worked
+        # out as if nothing were shown yet, so the passages are those of offering every block at
+        # the start (an offer that overlaps what was taken since is offered again when picked).
+        pending = 0
+        while len(out) < k:
+            while pending < len(blocks) and (not offers or float(fused[pending]) + WINDOW_WEIGHT
+                                             >= max(o[0] for o in offers)):
+                offer(pending, set())
+                if pending == 0 and offers:
+                    offers[0] = (math.inf, *offers[0][1:])  # the top block's window comes first
+                pending += 1
+            if not offers:
+                break
             best = max(range(len(offers)), key=lambda n: (offers[n][0], -offers[n][1]))
             _, i, span = offers.pop(best)
             if shown.intersection(span):  # overlaps a passage taken since it was offered
-                offer(i)
+                offer(i, shown)
                 continue
             shown.update(span)
             out.append(Scored(self.assemble(span), float(fused[i]), float(best_cos[i]), float(sparse[i])))
-            offer(i)
+            offer(i, shown)
         return out, coverage, top_cosine
 
     def search_distinct(self, query_vector: np.ndarray, tokens: list[str], k: int,
