@@ -73,7 +73,8 @@ def test_question_with_enter_shows_passage_citation_and_highlight(page, qa_built
     citation.first.wait_for(timeout=30_000)
     assert best.text.split("。")[0].strip()[:12] in page.inner_text("body")
     assert page.locator("mark").count() >= 1
-    assert page.input_value("#question textarea") == ""  # the box is cleared for the next question
+    # the box is cleared for the next question (by the event that follows the answer, so wait)
+    page.wait_for_function("document.querySelector('#question textarea').value === ''", timeout=10_000)
     page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
     assert (tmp_path / "chat.png").stat().st_size > 10_000
 
