@@ -18,7 +18,7 @@ from .config import BUILTIN_CORPUS, MAX_K, Config, config_from_env, default_inde
 from .errors import IndexCorruptError, ReadOnlyIndexError
 from .index import embed
 from .index.blocks import Blocks, index_blocks
-from .index.committed import compatible, latest_manifest, updatable_build
+from .index.committed import compatible, is_current, latest_manifest, updatable_build
 from .index.sources import source_hashes, with_added, with_removed
 from .index.stores import open_store
 from .index.update import commit_plan, manifest_for, new_vectors, plan_update
@@ -91,6 +91,8 @@ class QA:
         self._lock = threading.RLock()
         self._active: Active | None = None
         self._seen = None  # store.stamp() of the build last read
+        self._refresher: threading.Thread | None = None  # refresh(wait=False) loads in it
+        self._refresher_lock = threading.Lock()
         self.build_seconds: float | None = None
         self.last_update: dict = {}
         self._open(rebuild=rebuild)
@@ -201,15 +203,23 @@ class QA:
             known = set(self.manifest.get("source_hashes", {}))
             return self._sync(*with_removed(self.sources, self.excluded, known, paths))
 
-    def refresh(self) -> bool:
+    def refresh(self, wait: bool = True) -> bool:
         """Pick up a build another process committed (e.g. `python -m qa add`); True if it changed.
 
         Cheap when nothing changed (one stat of the manifest, or one small Milvus query), so
         servers call it per request. While this process is updating the index it returns False
-        at once: the update swaps in the latest index itself.
+        at once: the update swaps in the latest index itself. wait=False: a new build is loaded
+        in a background thread (servers: questions keep their answers from the build in use
+        until it is swapped in) and False is returned at once.
         """
         stamp = self.store.stamp()
         if stamp is None or stamp == self._seen:
+            return False
+        if not wait:
+            with self._refresher_lock:
+                if self._refresher is None or not self._refresher.is_alive():
+                    self._refresher = threading.Thread(target=self.refresh, name="qa-refresh", daemon=True)
+                    self._refresher.start()
             return False
         if not self._lock.acquire(blocking=False):
             return False
@@ -226,7 +236,7 @@ class QA:
             except (FileNotFoundError, IndexCorruptError) as e:
                 log.warning("not refreshed: %s", e)
                 return False
-            if not self._compatible(build.manifest):
+            if not compatible(build.manifest, self.config):
                 return False
             self._adopt(build, stamp)
             return True
@@ -266,14 +276,6 @@ class QA:
             self.build_seconds = None
             self._sync(self.sources, self.excluded, rebuild=rebuild, strict=self._explicit)
 
-    def _compatible(self, manifest: dict) -> bool:
-        return compatible(manifest, self.config)
-
-    def _is_current(self, manifest: dict, hashes: dict[str, str], sources, excluded) -> bool:
-        return (compatible(manifest, self.config) and manifest.get("source_hashes") == hashes
-                and manifest.get("sources") == [str(s) for s in sources]
-                and manifest.get("excluded", []) == sorted(excluded))
-
     def _stored(self, rebuild: bool) -> Build | None:
         """The committed build if it can be updated in place: same model, settings and layout."""
         return None if rebuild else updatable_build(
@@ -295,7 +297,7 @@ class QA:
             return
         self.sources = [Path(s) for s in manifest["sources"]]
         self.excluded = set(manifest.get("excluded", []))
-        if self._compatible(manifest):
+        if compatible(manifest, self.config):
             try:
                 stamp = self.store.stamp()
                 self._adopt(self.store.load(), stamp)
@@ -312,7 +314,7 @@ class QA:
             start = time.perf_counter()
             hashes = source_hashes(sources, excluded, strict=strict)
             base = self._stored(rebuild)
-            if base is not None and self._is_current(base.manifest, hashes, sources, excluded):
+            if base is not None and is_current(base.manifest, self.config, hashes, sources, excluded):
                 report = {"added": [], "updated": [], "removed": [], "skipped": [], "embedded": 0,
                           "reused": 0, "unchanged": len(base.manifest.get("documents", []))}
                 if self._active is None or self._active.build is not base:

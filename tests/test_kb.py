@@ -246,6 +246,24 @@ def test_another_process_update_is_picked_up_by_refresh(encoder, tmp_path):
     assert {Path(d["path"]).name for d in serving.documents()} == {"lift.md", "pets.txt"}
 
 
+def test_refresh_without_waiting_loads_the_new_build_in_the_background(encoder, tmp_path):
+    import time
+
+    docs = make_docs(tmp_path / "docs")
+    serving = QA(sources=[docs], index_dir=tmp_path / "index")
+    before = serving.manifest["build"]
+    extra = tmp_path / "pets.txt"
+    extra.write_text(PETS, encoding="utf-8")
+    QA(index_dir=tmp_path / "index").add([extra])  # another process
+    assert serving.refresh(wait=False) is False  # returns at once; the build in use answers
+    deadline = time.monotonic() + 30
+    while serving.manifest["build"] == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert serving.manifest["build"] != before
+    assert "牵绳" in serving.ask("遛狗要注意什么？").hits[0].text
+    assert serving.refresh(wait=False) is False and serving.refresh() is False  # nothing newer
+
+
 def test_a_replica_serves_the_committed_build_without_the_source_files(encoder, tmp_path):
     docs = make_docs(tmp_path / "docs")
     writer = QA(sources=[docs], index_dir=tmp_path / "index")

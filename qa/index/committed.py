@@ -20,6 +20,13 @@ def compatible(manifest: dict, config: Config) -> bool:
             and manifest.get("model", {}).get("id") == config.model)
 
 
+def is_current(manifest: dict, config: Config, hashes: dict[str, str], sources, excluded) -> bool:
+    """Whether a build is compatible and made of exactly these sources and files."""
+    return (compatible(manifest, config) and manifest.get("source_hashes") == hashes
+            and manifest.get("sources") == [str(s) for s in sources]
+            and manifest.get("excluded", []) == sorted(excluded))
+
+
 def updatable_build(store: VectorStore, config: Config, active: Build | None,
                     explicit: bool) -> Build | None:
     """The committed build if it can be updated in place (same model, settings and layout), else
