@@ -30,10 +30,11 @@ def _kb(args, paths=None):
     """The knowledge base in --index-dir; a new one holds just `paths` (not the built-in article)."""
     from .config import default_index_dir
     from .engine import QA
-    from .index.manifest import MANIFEST
+    from .index.stores import open_store
 
     index_dir = args.index_dir or default_index_dir()
-    if paths and not (Path(index_dir) / MANIFEST).exists():
+    # Asked of the store ($QA_STORE): with Milvus the index folder's manifest.json is not the index.
+    if paths and open_store(None, Path(index_dir)).stamp() is None:
         return QA(sources=paths, index_dir=index_dir, model=args.model), True
     return QA(index_dir=index_dir, model=args.model), False
 
@@ -64,14 +65,17 @@ def _get_json(url: str, timeout: float) -> dict:
 
 
 def _local_manifest(index_dir) -> dict:
-    """The index folder's manifest (just the JSON: no model, no index loaded), or {}."""
+    """The local knowledge base's last committed manifest, read from its store ($QA_STORE; just
+    the JSON: no model, no index loaded), or {} if there is none or it cannot be read."""
     from .config import default_index_dir
-    from .index.manifest import MANIFEST
+    from .index.stores import open_store
 
     try:
-        return json.loads((Path(index_dir or default_index_dir()) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        # any_version: only read (a damaged manifest is not recovered from its backup here)
+        manifest = open_store(None, Path(index_dir or default_index_dir())).read_manifest(any_version=True)
+    except (OSError, ValueError, QAError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def ask_service(url: str, question: str, k: int, index_dir=None, check_index: bool = True,

@@ -230,3 +230,18 @@ def test_the_file_picker_offers_the_supported_types_and_gradio_refuses_others(kb
         if leftover.name == "程序.exe":
             leftover.unlink()
             leftover.parent.rmdir()
+
+
+def test_an_upload_that_embeds_past_the_time_limit_is_refused_with_its_reason(client, kb_qa, tmp_path,
+                                                                              monkeypatch):
+    from qa import config
+    from qa.index import embed
+
+    before = every_file(Path(kb_qa.kb_dir)) if Path(kb_qa.kb_dir).exists() else set()
+    text = "".join(f"第{n}号码头的渡轮每隔{n}十分钟开一班。\n\n" for n in range(1, 9))
+    monkeypatch.setattr(embed, "DEADLINE_GROUP", 1)
+    monkeypatch.setattr(config, "MAX_EMBED_SECONDS", 0.0)
+    report = upload(client, write(tmp_path / "渡轮.txt", text))[0].replace("**", "")
+    assert any(line.startswith("- 渡轮.txt：未加入。建立索引超时") for line in report.splitlines())
+    assert (every_file(Path(kb_qa.kb_dir)) if Path(kb_qa.kb_dir).exists() else set()) == before
+    assert titles(client) == ["西湖龙井茶"]

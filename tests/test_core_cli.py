@@ -171,3 +171,28 @@ def test_usage_errors_exit_2_without_loading_anything():
                               timeout=120)
         assert proc.returncode == 2, argv
         assert "usage:" in proc.stderr
+
+
+def test_with_milvus_the_cli_asks_the_store_not_the_folders_manifest_file(capsys, encoder, tmp_path,
+                                                                          monkeypatch):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    from qa.cli import _local_manifest
+
+    index = tmp_path / "index"
+    index.mkdir()
+    # A manifest.json left in the folder (say, by an old FAISS index) is not the Milvus knowledge base.
+    (index / "manifest.json").write_text('{"created": "a FAISS build", "sources": []}', encoding="utf-8")
+    monkeypatch.setenv("QA_STORE", "milvus")
+    monkeypatch.setenv("QA_MILVUS_URI", str(tmp_path / "kb.db"))
+    assert _local_manifest(index) == {}  # nothing committed to Milvus yet
+    doc = tmp_path / "停车.txt"
+    doc.write_text(PARKING, encoding="utf-8")
+    code, out, err = run(capsys, "add", str(doc), "--index-dir", str(index))
+    assert code == 0, err
+    code, out, err = run(capsys, "list", "--json", "--index-dir", str(index))
+    listed = json.loads(out)
+    # a new knowledge base of just the added file (not the built-in article as well)
+    assert [Path(d["path"]).name for d in listed["documents"]] == ["停车.txt"]
+    created = _local_manifest(index).get("created")
+    assert created and created != "a FAISS build"

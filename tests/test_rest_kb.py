@@ -299,3 +299,24 @@ def test_the_token_is_checked_before_the_upload_is_read(kb_qa):
     app = create_app(kb_qa, settings=Settings(token=TOKEN))
     status, read = post_through_asgi(app, [(b"authorization", b"Bearer wrong")], [b"x" * 1024] * 1000)
     assert status == 401 and read == 0
+
+
+def test_an_upload_that_embeds_past_the_time_limit_is_refused_and_leaves_nothing(client, kb_qa, monkeypatch):
+    from qa import config
+    from qa.index import embed
+
+    text = "".join(f"第{n}号储藏间在{n}号楼地下一层，钥匙由楼长保管。\n\n" for n in range(1, 9))
+    assert upload(client, "储藏间.txt", "储藏间\n\n储藏间由物业统一管理。\n".encode()).status_code == 201
+    before_docs, before_files = kb_qa.documents(), kb_files(kb_qa)
+    monkeypatch.setattr(embed, "DEADLINE_GROUP", 1)  # the deadline is checked after each passage
+    monkeypatch.setattr(config, "MAX_EMBED_SECONDS", 0.0)
+    try:
+        for name in ("楼长.txt", "储藏间.txt"):  # a new file, and one that would replace a document
+            r = upload(client, name, text.encode())
+            assert r.status_code == 422, r.text
+            assert "建立索引超时" in r.json()["detail"] and name in r.json()["detail"]
+            assert kb_qa.documents() == before_docs and kb_files(kb_qa) == before_files
+        assert "物业统一管理" in (Path(kb_qa.kb_dir) / "储藏间.txt").read_text(encoding="utf-8")
+    finally:
+        monkeypatch.undo()
+        assert client.delete("/api/documents/储藏间.txt").status_code == 200

@@ -20,7 +20,8 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from ..errors import DiskFullError, SourceError, UploadError
+from .. import config
+from ..errors import DiskFullError, IndexTimeError, SourceError, UploadError
 from ..ingest import SUFFIX_FORMATS, decode_text, format_of, parse_isolated
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -87,6 +88,11 @@ def too_much_text(name: str, chars: int) -> str:
             f"请拆成几个较小的文档")
 
 
+def too_slow(name: str) -> str:
+    return (f"{name}：建立索引超时（超过 {config.MAX_EMBED_SECONDS:g} 秒上限），未加入知识库；原有索引不变。"
+            f"请拆成几个较小的文档，或在服务器上用 python -m qa add 加入（没有时间上限）")
+
+
 def sniff(data: bytes, name: str) -> None:
     """Check that the bytes are of the type the suffix claims (content, not just the name).
 
@@ -143,7 +149,8 @@ def save_upload(qa, filename: str, data) -> dict:
         {"path": file in the KB folder, "name", "document": its documents() entry,
          "replaced": True if a file of that name was replaced, "report": qa.add's report}
     Raises:
-        UploadError: refused (type, size, name, content, unreadable); nothing was changed.
+        UploadError: refused (type, size, name, content, unreadable, embedding past
+            config.MAX_EMBED_SECONDS); nothing was changed.
     """
     name = sanitize_filename(filename)
     raw = _read_upload(data)
@@ -175,7 +182,7 @@ def save_upload(qa, filename: str, data) -> dict:
                 backup = kb_dir / f".backup-{uuid.uuid4().hex}.tmp"  # hidden, and short: names count bytes
                 os.replace(dest, backup)
             os.replace(tmp, dest)
-            report = qa.add([dest], parsed={str(dest): doc})
+            report = qa.add([dest], parsed={str(dest): doc}, time_limit=config.MAX_EMBED_SECONDS)
         except BaseException as e:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -191,6 +198,8 @@ def save_upload(qa, filename: str, data) -> dict:
             if isinstance(e, DiskFullError):
                 raise UploadError(f"{name}：磁盘已满（disk full），未加入知识库；原有索引不变：{e}",
                                   "disk_full") from e
+            if isinstance(e, IndexTimeError):
+                raise UploadError(too_slow(name), "too_slow") from e
             raise
         if backup is not None:
             with contextlib.suppress(OSError):
