@@ -63,8 +63,9 @@ def main(argv=None) -> int:
     built = f"新建索引用时 {qa.build_seconds:.1f} s，" if qa.build_seconds is not None else ""
     print(f"索引就绪：{len(qa.documents())} 篇文档，{len(qa.chunks)} 个段落（{built}"
           f"到此共 {time.perf_counter() - started:.1f} s）。正在启动网页…", flush=True)
-    # The page has no login: uploads and removals only while no other machine can reach it.
-    launch(build_demo(qa, writable=is_loopback(args.host)), args.host, args.port, qa=qa)
+    # The page has no login: uploads and removals only while no other machine can reach it, and
+    # never on a read-only replica (QA_REPLICA=1).
+    launch(build_demo(qa, writable=is_loopback(args.host) and not qa.replica), args.host, args.port, qa=qa)
     return 0
 
 

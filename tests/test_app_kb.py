@@ -245,3 +245,34 @@ def test_an_upload_that_embeds_past_the_time_limit_is_refused_with_its_reason(cl
     assert any(line.startswith("- 渡轮.txt：未加入。建立索引超时") for line in report.splitlines())
     assert (every_file(Path(kb_qa.kb_dir)) if Path(kb_qa.kb_dir).exists() else set()) == before
     assert titles(client) == ["西湖龙井茶"]
+
+
+def test_a_read_only_replica_lists_documents_without_upload_or_remove_controls(kb_qa, launch_local):
+    import gradio as gr
+
+    from qa import QA
+
+    replica = QA(index_dir=kb_qa.index_dir, kb_dir=kb_qa.kb_dir, replica=True)
+    demo = ui.build_demo(replica, examples=(), warm=False, writable=True)
+    by_id = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    for control in ("kb-files", "kb-upload", "kb-remove-choice", "kb-remove"):
+        shown, block = True, by_id[control]
+        while block is not None:  # hidden itself or inside a hidden row
+            shown = shown and getattr(block, "visible", True) is not False
+            block = block.parent
+        assert not shown, control
+    assert "只读副本" in by_id["kb-replica"].value
+    assert isinstance(by_id["kb-documents"], gr.Dataframe) and by_id["kb-documents"].visible
+    local_url = launch_local(demo)
+    try:
+        client = gradio_client.Client(local_url, verbose=False)
+        assert [d["title"] for d in client.predict(api_name="/kb_list")["documents"]] == ["西湖龙井茶"]
+        with pytest.raises(AppError, match="只读副本"):
+            client.predict("龙井茶.txt", api_name="/kb_remove")
+    finally:
+        demo.close()
+    assert titles_of(kb_qa) == ["西湖龙井茶"]
+
+
+def titles_of(qa) -> list[str]:
+    return [d["title"] for d in qa.documents()]

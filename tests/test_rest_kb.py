@@ -320,3 +320,19 @@ def test_an_upload_that_embeds_past_the_time_limit_is_refused_and_leaves_nothing
     finally:
         monkeypatch.undo()
         assert client.delete("/api/documents/储藏间.txt").status_code == 200
+
+
+def test_a_read_only_replica_answers_409_to_writes_with_the_engines_message(kb_qa):
+    from qa import QA
+
+    replica = QA(index_dir=kb_qa.index_dir, kb_dir=kb_qa.kb_dir, replica=True)
+    files = kb_files(kb_qa)
+    with TestClient(base_url="http://127.0.0.1", app=create_app(replica, settings=Settings())) as c:
+        assert c.get("/api/documents").json()["count"] == len(kb_qa.documents())
+        r = upload(c, "副本.txt", "副本不能写入。\n".encode())
+        assert r.status_code == 409 and "replica" in r.json()["detail"]
+        for name in ("图书室.txt", "不存在.txt"):
+            r = c.delete(f"/api/documents/{name}")
+            assert r.status_code == 409 and "replica" in r.json()["detail"]
+        assert c.post("/api/ask", json={"question": "图书室几点开放？"}).status_code == 200
+    assert kb_files(kb_qa) == files and len(replica.documents()) == len(kb_qa.documents())

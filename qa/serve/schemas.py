@@ -197,7 +197,7 @@ class ErrorResponse(BaseModel):
 
 def error_responses(*codes: int) -> dict:
     text = {400: "the body is not valid JSON", 401: "missing or wrong token", 403: "writes disabled",
-            404: "no such document", 409: "the name matches several documents",
+            404: "no such document", 409: "a read-only replica, or the name matches several documents",
             413: "the body is too large", 415: "not a supported document type",
             422: "the body, question or file is invalid", 503: "the index is not loaded"}
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}

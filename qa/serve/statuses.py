@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..errors import IndexCorruptError, ModelError, QAError, QuestionError, SourceError
+from ..errors import IndexCorruptError, ModelError, QAError, QuestionError, ReadOnlyIndexError, SourceError
 from .security import too_large
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ ERROR_STATUS: dict[type[QAError], int] = {
     SourceError: 422,
     IndexCorruptError: 503,
     ModelError: 503,
+    # a read-only replica (or a read-only index folder): the write conflicts with how it is served
+    ReadOnlyIndexError: 409,
 }
 
 

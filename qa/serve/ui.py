@@ -18,7 +18,7 @@ import gradio as gr  # noqa: E402
 from . import feedback as feedback_store  # noqa: E402
 from .highlight import SentenceVectors  # noqa: E402
 from .ui_chat import ChatTab, warm_up  # noqa: E402
-from .ui_kb import UPLOAD_TYPES, KnowledgeBaseTab  # noqa: E402
+from .ui_kb import REPLICA_NOTE, UPLOAD_TYPES, KnowledgeBaseTab  # noqa: E402
 from .ui_page import EXAMPLES  # noqa: E402
 from .ui_render import (  # noqa: E402
     description,
@@ -76,8 +76,11 @@ def build_demo(qa, examples=EXAMPLES, warm: bool = True, writable: bool = True) 
     Args:
         warm: embed the corpus sentences for highlighting in a background thread right away.
         writable: allow uploads and removals from the page; False when other machines can reach it
-            (the page has no login; the REST API's token guards writes there).
+            (the page has no login; the REST API's token guards writes there). A read-only replica
+            (qa.replica) is never writable, and its 知识库 tab shows no upload or remove controls.
     """
+    replica = bool(getattr(qa, "replica", False))
+    writable = writable and not replica
     documents = qa.documents()
     sentence_vectors = SentenceVectors(qa)
     if warm:
@@ -92,8 +95,8 @@ def build_demo(qa, examples=EXAMPLES, warm: bool = True, writable: bool = True) 
         about = gr.Markdown(description(documents), latex_delimiters=[])
         with gr.Tabs():
             chat_parts = chat_tab(documents, examples)
-            kb_parts = knowledge_base_tab(qa, documents, writable)
-        kb = KnowledgeBaseTab(qa, writable, received=lambda: demo.upload_file_set)
+            kb_parts = knowledge_base_tab(qa, documents, writable, replica)
+        kb = KnowledgeBaseTab(qa, writable, received=lambda: demo.upload_file_set, replica=replica)
         wire(demo, chat, kb, about, chat_parts, kb_parts)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
@@ -126,10 +129,15 @@ def chat_tab(documents: list[dict], examples) -> ChatComponents:
     return ChatComponents(chatbot, box, send, buttons, panel)
 
 
-def knowledge_base_tab(qa, documents: list[dict], writable: bool) -> KnowledgeBaseComponents:
-    """Lay out the 知识库 tab: upload, remove, the tables of documents, skipped files and feedback."""
+def knowledge_base_tab(qa, documents: list[dict], writable: bool,
+                       replica: bool = False) -> KnowledgeBaseComponents:
+    """Lay out the 知识库 tab: upload, remove, the tables of documents, skipped files and feedback.
+
+    replica: a read-only replica: the upload and remove controls are not shown (their API
+    endpoints stay, and refuse).
+    """
     with gr.Tab("知识库", id="kb") as tab:
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, visible=not replica):
             with gr.Column(scale=3):
                 gr.Markdown("### 上传文档")
                 gr.Markdown(f"支持 {' '.join(UPLOAD_TYPES)}，"
@@ -153,7 +161,9 @@ def knowledge_base_tab(qa, documents: list[dict], writable: bool) -> KnowledgeBa
                 removed = gr.Markdown(elem_id="kb-removed", latex_delimiters=[])
                 gr.Markdown("上传到知识库文件夹的文件会一并删除；其他位置的源文件只从索引中去掉，"
                             "文件本身不动。", elem_classes="qa-kb-note")
-        if not writable:
+        if replica:
+            gr.Markdown(REPLICA_NOTE, elem_id="kb-replica")
+        elif not writable:
             gr.Markdown("这个服务对其他机器开放，网页上的上传和移除已关闭；"
                         "请在服务器上用 `python -m qa add` / `remove` 管理知识库。")
         gr.Markdown("### 已收录的文档")

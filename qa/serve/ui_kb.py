@@ -41,6 +41,9 @@ UPLOAD_TYPES = list(DOCUMENT_SUFFIXES)
 #: Why the page refuses writes when other machines can reach it (the REST API's token guards them there).
 WRITES_CLOSED = ("这个服务对其他机器开放，网页上的上传和移除已关闭；"
                  "请在服务器上用 python -m qa add / remove 管理知识库。")
+#: Why a read-only replica (QA(replica=True), QA_REPLICA=1) takes no uploads or removals.
+REPLICA_NOTE = ("这是知识库的只读副本（replica），只能提问和查看文档，不能上传或移除；"
+                "请在建立知识库的服务器上用 python -m qa add / remove 管理知识库。")
 
 
 def is_received_upload(path, received: set, upload_cache: Path) -> bool:
@@ -62,11 +65,13 @@ class KnowledgeBaseTab:
     Args:
         writable: allow uploads and removals (False when other machines can reach the page).
         received: returns the set of files Gradio's upload route received (the demo's upload set).
+        replica: the engine is a read-only replica (refusals say so).
     """
 
-    def __init__(self, qa, writable: bool, received: Callable[[], set]):
+    def __init__(self, qa, writable: bool, received: Callable[[], set], replica: bool = False):
         self.qa = qa
-        self.writable = writable
+        self.replica = replica
+        self.writable = writable and not replica
         self.received = received
         self.upload_cache = Path(get_upload_folder()).resolve()
 
@@ -78,6 +83,8 @@ class KnowledgeBaseTab:
                 skipped_table(self.qa.skipped()), gr.Dropdown(choices=document_choices(current), value=None))
 
     def refuse_writes(self) -> None:
+        if self.replica:
+            raise refusal(REPLICA_NOTE)
         if not self.writable:
             raise refusal(WRITES_CLOSED)
 

@@ -24,7 +24,7 @@ from .schemas import (
     error_responses,
 )
 from .statuses import error_response
-from .uploads import MAX_UPLOAD_BYTES, delete_document, save_upload, stray_uploads
+from .uploads import MAX_UPLOAD_BYTES, delete_document, require_writer, save_upload, stray_uploads
 
 UPLOAD_SUMMARY = (f"Add a document (multipart field `file`: {' '.join(DOCUMENT_SUFFIXES)}, "
                   f"at most {MAX_UPLOAD_BYTES // 2**20} MB)")
@@ -35,10 +35,11 @@ def write_router(write_pool: Executor) -> APIRouter:
     writes = APIRouter(prefix="/api", dependencies=WRITE)
 
     @writes.post("/documents", status_code=201, response_model=UploadResponse,
-                 responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+                 responses=error_responses(400, 401, 403, 409, 413, 415, 422, 503),
                  openapi_extra={"requestBody": UPLOAD_BODY}, summary=UPLOAD_SUMMARY)
     async def upload(request: Request):
         current = ready_qa(request)
+        require_writer(current)  # a read-only replica: 409 before the upload is read
         # The form is read here, after the token check: a declared File parameter would make FastAPI
         # read (and spool) up to 21 MB from anyone before the dependencies run.
         async with request.form(max_files=1, max_fields=10) as form:
@@ -64,6 +65,7 @@ def write_router(write_pool: Executor) -> APIRouter:
     async def delete(name: Annotated[str, PathParam(description="the document's file name, e.g. 通知.txt")],
                      request: Request) -> DeleteResponse:
         current = ready_qa(request)
+        require_writer(current)  # a read-only replica: 409, whatever the name
         target = document_named(current, name)
         try:
             result = await asyncio.get_running_loop().run_in_executor(

@@ -138,6 +138,13 @@ def sniff(data: bytes, name: str) -> None:
                 raise UploadError(too_much_text(name, chars), "too_large")
 
 
+def require_writer(qa) -> None:
+    """Refuse a write at once on a read-only replica (QA(replica=True)), before a byte is read or
+    written, with the engine's own ReadOnlyIndexError (its add and remove would raise it too)."""
+    if getattr(qa, "replica", False):
+        qa._check_writer()
+
+
 def save_upload(qa, filename: str, data) -> dict:
     """Validate an uploaded file, copy it into `qa.kb_dir` and index it.
 
@@ -151,7 +158,9 @@ def save_upload(qa, filename: str, data) -> dict:
     Raises:
         UploadError: refused (type, size, name, content, unreadable, embedding past
             config.MAX_EMBED_SECONDS); nothing was changed.
+        ReadOnlyIndexError: the engine is a read-only replica.
     """
+    require_writer(qa)
     name = sanitize_filename(filename)
     raw = _read_upload(data)
     sniff(raw, name)
@@ -217,7 +226,9 @@ def delete_document(qa, path) -> dict:
         path: the document's path as in `qa.documents()`, or an uploaded file's bare name.
     Raises:
         SourceError: not a document of the knowledge base.
+        ReadOnlyIndexError: the engine is a read-only replica (nothing is deleted).
     """
+    require_writer(qa)
     kb_dir = Path(qa.kb_dir).resolve()
     target = Path(path)
     if not target.is_absolute() and len(target.parts) == 1:
