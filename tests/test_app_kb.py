@@ -13,6 +13,7 @@ from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from qa.serve import ui, ui_render  # noqa: E402
+from qa.serve.upload_owners import middleware_options  # noqa: E402
 from qa.serve.uploads import MAX_UPLOAD_BYTES  # noqa: E402
 
 BASE_TEXT = """西湖龙井茶
@@ -42,7 +43,8 @@ def kb_qa(small_kb):
 @pytest.fixture(scope="module")
 def url(kb_qa, launch_local):
     demo = ui.build_demo(kb_qa, examples=(), warm=False)
-    yield launch_local(demo, max_file_size=MAX_UPLOAD_BYTES)
+    # with the middleware that records who uploaded what (ui_page.page_options has it too)
+    yield launch_local(demo, **middleware_options({"max_file_size": MAX_UPLOAD_BYTES}))
     demo.close()
 
 

@@ -91,6 +91,77 @@ def test_kb_upload_accepts_only_files_gradio_received():
     assert not ui_kb.is_received_upload(str(cache / "x" / "a.txt"), set(), cache)  # never uploaded
 
 
+def gradio_result(client: httpx.Client, url: str, api_name: str, data: list) -> tuple[int, str]:
+    """(status of the call, the event's stream once it ended) for a call through `client`."""
+    posted = client.post(f"{url.rstrip('/')}/gradio_api/call/{api_name}", json={"data": data}, timeout=30)
+    if posted.status_code != 200:
+        return posted.status_code, posted.text
+    stream = client.get(f"{url.rstrip('/')}/gradio_api/call/{api_name}/{posted.json()['event_id']}",
+                        timeout=120)
+    data = [json.loads(line[6:]) for line in stream.text.splitlines() if line.startswith("data: ")]
+    return posted.status_code, json.dumps(data, ensure_ascii=False)
+
+
+def upload_to_gradio(client: httpx.Client, url: str, name: str, text: str) -> str:
+    client.get(url)  # the page: its answer sets the client's cookie
+    r = client.post(f"{url.rstrip('/')}/gradio_api/upload", files=[("files", (name, text.encode()))],
+                    timeout=30)
+    assert r.status_code == 200, r.text
+    [path] = r.json()
+    return path
+
+
+@pytest.fixture(scope="module")
+def launched(kb_qa, launch_local):
+    """The demo alone (Gradio's own server, no RequestGuard): only kb_upload's own check is left."""
+    from qa.serve import ui
+    from qa.serve.upload_owners import middleware_options
+
+    demo = ui.build_demo(kb_qa, warm=False)
+    yield launch_local(demo, **middleware_options())
+    demo.close()
+
+
+@pytest.mark.parametrize("where", ["served", "launched"])
+def test_kb_upload_takes_only_the_files_this_client_uploaded(request, kb_qa, where):
+    url = request.getfixturevalue(where)
+    with httpx.Client() as a, httpx.Client() as b, httpx.Client() as nobody:
+        path = upload_to_gradio(a, url, "甲的笔记.txt", SECRET + "\n")
+        assert "qa_client" in a.cookies
+        b.get(url)
+        assert b.cookies["qa_client"] != a.cookies["qa_client"]
+        file = [{"path": path, "meta": {"_type": "gradio.FileData"}}]
+        for other in (b, nobody):  # another client, and one without the cookie, name A's upload
+            status, stream = gradio_result(other, url, "kb_upload", [file])
+            if where == "served":  # the guard refuses the call before Gradio reads the file
+                assert status == 403 and "only files uploaded" in stream
+            else:  # kb_upload itself refuses it
+                assert status == 200 and "只接受通过本页上传的文件" in stream and "0 个文件已加入" in stream
+            kb_qa.refresh()
+            assert not any(Path(d["path"]).name == "甲的笔记.txt" for d in kb_qa.documents())
+        status, stream = gradio_result(a, url, "kb_upload", [file])
+        assert status == 200 and "**已加入**" in stream, stream
+    kb_qa.refresh()
+    assert any(Path(d["path"]).name == "甲的笔记.txt" for d in kb_qa.documents())
+    kb_qa.remove([Path(kb_qa.kb_dir) / "甲的笔记.txt"])
+    (Path(kb_qa.kb_dir) / "甲的笔记.txt").unlink()
+
+
+def test_the_client_cookie_is_random_httponly_and_strict(served):
+    from qa.serve.upload_owners import UploadOwners, valid_client_id
+
+    first, second = httpx.get(served), httpx.get(served)
+    cookies = [r.headers["set-cookie"] for r in (first, second)]
+    assert all("HttpOnly" in c and "SameSite=Strict" in c and "Path=/" in c for c in cookies)
+    values = [c.split(";")[0].split("=", 1)[1] for c in cookies]
+    assert values[0] != values[1] and all(valid_client_id(v) for v in values)
+    assert "set-cookie" not in httpx.get(served, cookies={"qa_client": values[0]}).headers
+    owners = UploadOwners(max_paths=2)
+    owners.record(values[0], ["/a", "/b", "/c"])  # bounded: the oldest is forgotten
+    assert not owners.owns(values[0], "/a") and owners.owns(values[0], "/c")
+    assert not owners.owns(values[1], "/c") and not owners.owns(None, "/c")
+
+
 # ----- 2. cross-site writes and DNS rebinding -----
 
 def test_a_write_from_another_site_is_refused(client, kb_qa):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from .settings import Settings
 from .statuses import error_response
+from .upload_owners import middleware_options
 
 
 def mount_demo(app: FastAPI, demo, routers: Iterable[APIRouter], settings: Settings,
@@ -38,5 +39,6 @@ def mount_demo(app: FastAPI, demo, routers: Iterable[APIRouter], settings: Setti
     app.mount("/api", api_fallback)
 
     demo.analytics_enabled = False
-    options = {"ssr_mode": False, "enable_monitoring": False, **(gradio_options or {})}
+    # UploadOwnerMiddleware inside Gradio's app: who uploaded which file (qa.serve.upload_owners).
+    options = middleware_options({"ssr_mode": False, "enable_monitoring": False, **(gradio_options or {})})
     gr.mount_gradio_app(app, demo, path="/", server_name=settings.host, server_port=settings.port, **options)

@@ -38,6 +38,7 @@ from .settings import (  # noqa: E402
     settings_from_env,
 )
 from .statuses import add_error_handlers  # noqa: E402
+from .upload_owners import OwnUploads  # noqa: E402
 from .upload_routes import write_router  # noqa: E402
 
 
@@ -87,7 +88,8 @@ def create_app(qa, demo=None, settings: Settings | None = None,
                                ("*", "/gradio_api/upload", MAX_UPLOAD_BODY_BYTES)],
                        upload_open=is_loopback(settings.host), token=settings.token,
                        body_timeout=settings.body_timeout,
-                       uploaded=(lambda: demo.upload_file_set) if demo is not None else None)
+                       uploaded=(lambda client: OwnUploads(demo.upload_file_set, client))
+                       if demo is not None else None)
     api = read_router(pool)
     writes = write_router(write_pool)
     add_source_route(app, pool)

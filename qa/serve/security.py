@@ -6,8 +6,9 @@
   from another site (Origin not this server's own, nor one of QA_CORS_ORIGINS) is refused.
 * Gradio's file upload (/gradio_api/upload) follows the write rule of the knowledge-base upload:
   open while the server listens on loopback only, otherwise the token is required.
-* Files: a Gradio call may name only files that Gradio's own upload route received (its
-  upload set); any other "path" in a call's body (/etc/passwd, ../../x) is refused and logged.
+* Files: a Gradio call may name only files that Gradio's own upload route received from the
+  same client (qa.serve.upload_owners: its cookie); any other "path" in a call's body
+  (/etc/passwd, ../../x, another client's upload) is refused and logged.
 * Body size: every route has a limit, checked against Content-Length before reading and counted
   while a body without one arrives; a body that stalls mid-way is cut off after BODY_TIMEOUT.
 """
@@ -19,10 +20,12 @@ import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
+
+from .upload_owners import client_from_headers
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +104,13 @@ class RequestGuard:
         default_limit: the limit for requests that match none.
         upload_open: whether Gradio's upload route is open without a token (a loopback bind).
         token: the write token, if one is configured.
+        uploaded: client id (qa.serve.upload_owners, None without the cookie) -> the paths that
+            client may name in a Gradio call (anything supporting `in`); None: calls are not checked.
     """
 
     def __init__(self, app, hosts: frozenset[str] | None, origins: Iterable[str], limits, default_limit: int,
                  upload_open: bool, token: str | None, body_timeout: float = BODY_TIMEOUT,
-                 uploaded: Callable[[], set] | None = None, json_prefix: str = "/api/"):
+                 uploaded: Callable[[str | None], Container] | None = None, json_prefix: str = "/api/"):
         self.app, self.hosts = app, hosts
         self.uploaded, self.json_prefix = uploaded, json_prefix
         self.origins = frozenset(o.rstrip("/").lower() for o in origins)
@@ -208,10 +213,10 @@ class RequestGuard:
                     chunks.append(message.get("body", b""))
                     more = message.get("more_body", False)
                 body = b"".join(chunks)
-                bad = foreign_paths(body, self.uploaded())
+                bad = foreign_paths(body, self.uploaded(client_from_headers(scope.get("headers", ()))))
                 if bad:
                     shown = ", ".join(repr(b[:200]) for b in bad[:3])
-                    log.warning("refused %s %s: names files Gradio did not receive: %s",
+                    log.warning("refused %s %s: names files this client did not upload: %s",
                                 scope.get("method"), scope.get("path"), shown)
                     return await self._send(send, 403, "only files uploaded to this server can be used "
                                                        "(a path on the server is not accepted)")
@@ -250,8 +255,9 @@ def too_large(limit: int) -> str:
     return f"the request body is too large (at most {limit} bytes)"
 
 
-def foreign_paths(body: bytes, uploaded: set) -> list[str]:
-    """Values of "path" keys in a JSON body that are not files Gradio's upload route received.
+def foreign_paths(body: bytes, uploaded: Container) -> list[str]:
+    """Values of "path" keys in a JSON body that are not in `uploaded` (the files Gradio's upload
+    route received from this client).
 
     Gradio turns any {"path": …} of a call into a file for the function (copying it into its
     cache first), so a path that did not come from an upload would read a server file.

@@ -32,6 +32,7 @@ from .ui_render import (  # noqa: E402
     skipped_table,
     upload_report,
 )
+from .upload_owners import OWNERS, UploadOwners, client_from_request  # noqa: E402
 from .uploads import delete_document, save_upload  # noqa: E402
 
 log = logging.getLogger("qa.app")
@@ -66,10 +67,13 @@ class KnowledgeBaseTab:
         writable: allow uploads and removals (False when other machines can reach the page).
         received: returns the set of files Gradio's upload route received (the demo's upload set).
         replica: the engine is a read-only replica (refusals say so).
+        owners: who uploaded which file (qa.serve.upload_owners; the process's record by default).
     """
 
-    def __init__(self, qa, writable: bool, received: Callable[[], set], replica: bool = False):
+    def __init__(self, qa, writable: bool, received: Callable[[], set], replica: bool = False,
+                 owners: UploadOwners | None = None):
         self.qa = qa
+        self.owners = owners if owners is not None else OWNERS
         self.replica = replica
         self.writable = writable and not replica
         self.received = received
@@ -88,14 +92,17 @@ class KnowledgeBaseTab:
         if not self.writable:
             raise refusal(WRITES_CLOSED)
 
-    def upload(self, files) -> tuple:
+    def upload(self, files, request: gr.Request = None) -> tuple:
         """Add uploaded files to the knowledge base, each on its own: a refused file does not stop
-        the others. Returns the per-file report, an emptied file picker and the refreshed views."""
+        the others. Returns the per-file report, an emptied file picker and the refreshed views.
+
+        Only files that this caller uploaded (its cookie, qa.serve.upload_owners) are taken."""
         self.refuse_writes()
-        results = [self._add(upload) for upload in files or []]
+        client = client_from_request(request)
+        results = [self._add(upload, client) for upload in files or []]
         return (upload_report(results), None) + self.views()
 
-    def _add(self, upload) -> tuple[str, str | None, dict | None]:
+    def _add(self, upload, client: str | None = None) -> tuple[str, str | None, dict | None]:
         """(file name, refusal or None, save_upload's result or None) for one uploaded file."""
         path = Path(upload).resolve()
         name = path.name  # Gradio keeps the browser's base name for the cached copy
@@ -104,6 +111,11 @@ class KnowledgeBaseTab:
             # (/etc/…, ../..) would otherwise copy a server file into the knowledge base.
             log.warning("refused a file that was not uploaded: %r", str(upload)[:300])
             return name, "只接受通过本页上传的文件。", None
+        if not self.owners.owns(client, str(upload)):
+            # Received, but from another client (or its record is gone): not this caller's file.
+            log.warning("refused a file that this client did not upload: %r", str(upload)[:300])
+            return name, "只接受通过本页上传的文件。", None
+        self.owners.forget(str(upload))
         try:
             return name, None, save_upload(self.qa, name, path)
         except UploadError as e:

@@ -10,6 +10,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from .upload_owners import middleware_options  # noqa: E402
+
 #: Example questions, written for the built-in article (not taken from any evaluation set).
 EXAMPLES = (
     "雍景苑小区的停车管理难题后来怎么样了？",
@@ -115,6 +117,7 @@ PAGE_JS = """() => {
 
 
 def page_options() -> dict:
-    """What the page needs wherever the demo is served: styles, the Chinese labels, the script."""
-    return {"css": CSS, "js": PAGE_JS % json.dumps(ATTRIBUTE_LABELS, ensure_ascii=False),
-            "i18n": gr.I18n(en=I18N_OVERRIDES), "footer_links": ["api"]}
+    """What the page needs wherever the demo is served: styles, the Chinese labels, the script, and
+    the middleware that records who uploaded which file (without it kb_upload refuses every file)."""
+    return middleware_options({"css": CSS, "js": PAGE_JS % json.dumps(ATTRIBUTE_LABELS, ensure_ascii=False),
+                               "i18n": gr.I18n(en=I18N_OVERRIDES), "footer_links": ["api"]})
