@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from benchmarks.train_answerable import Evidence, Model, calibrated, evidence_of, fit, weight_held
 
 
@@ -32,9 +33,9 @@ def test_the_model_round_trips_as_json_grows_with_what_is_found_and_is_calibrate
               for s in (0.0, 0.3, 0.6, 1.0)]
     assert scores == sorted(scores)
     moved = calibrated(model, cut=1.5)
-    at_cut = next(e for e in [Evidence(coverage=0.5, local_coverage=0.5, passage_coverage=0.5, **base)])
-    assert moved.probability(at_cut) == pytest.approx(
-        1 / (1 + math.exp(-(model.logit(at_cut) - 1.5 + math.log(0.4 / 0.6)))))
+    at = Evidence(coverage=0.5, local_coverage=0.5, passage_coverage=0.5, **base)
+    assert moved.probability(at) == pytest.approx(
+        1 / (1 + math.exp(-(model.logit(at) - 1.5 + math.log(0.4 / 0.6)))))
     with pytest.raises(ValueError, match="no_such_field"):
         Model.from_dict(model.as_dict() | {"features": ["coverage", "no_such_field", "margin"]})
 
