@@ -173,7 +173,7 @@ class QA:
         Raises:
             SourceError: a path does not exist, has an unsupported type, or cannot be read.
         """
-        self._check_writer()
+        self.check_writer()
         deadline = None if time_limit is None else time.monotonic() + time_limit
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -195,7 +195,7 @@ class QA:
         Raises:
             SourceError: a path is neither a source nor a document of the knowledge base.
         """
-        self._check_writer()
+        self.check_writer()
         if isinstance(paths, (str, Path)):
             paths = [paths]
         with self._lock, self.store.lock():
@@ -245,12 +245,13 @@ class QA:
 
     def build(self) -> Build:
         """Read, chunk and embed every document and commit the index; it becomes current."""
-        self._check_writer()
+        self.check_writer()
         self._sync(self.sources, self.excluded, rebuild=True, strict=self._explicit)
         return self._active.build
 
     # ----- keeping the index in step -----
-    def _check_writer(self) -> None:
+    def check_writer(self) -> None:
+        """Raises ReadOnlyIndexError on a replica (its documents are changed where it is built)."""
         if self.replica:
             raise ReadOnlyIndexError(f"this service is a read-only replica of {self.store.location}: "
                                      f"documents are added and removed where the knowledge base is built")

@@ -57,7 +57,8 @@ class UploadError(QAError):
     """An uploaded file is refused (type, size, name or content); the message says why, in Chinese.
 
     `code` names the reason for an API: "too_large" (HTTP 413), "unsupported_type" (415),
-    "disk_full" (507), "bad_name", "empty", "bad_content" or "unreadable" (422).
+    "disk_full" (507), "bad_name", "empty", "bad_content", "unreadable" or "too_slow" (embedding
+    took longer than config.MAX_EMBED_SECONDS) (422).
     """
 
     STATUS = {"too_large": 413, "unsupported_type": 415, "disk_full": 507}

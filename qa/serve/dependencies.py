@@ -69,10 +69,11 @@ def ready_qa(request: Request):
 
 def refresh_quietly(qa) -> None:
     """Answer from the current knowledge base: another process (python -m qa add) may have changed
-    it. One stat of the manifest when nothing changed."""
+    it. One stat of the manifest when nothing changed; a new build is loaded in the background
+    (this runs on the event loop) and swapped in when ready."""
     refresh = getattr(qa, "refresh", None)
     if refresh is not None:
         try:
-            refresh()
+            refresh(wait=False)
         except Exception:  # noqa: BLE001 - a failed refresh keeps the index in use answering
             log.exception("could not refresh the index")

@@ -59,7 +59,7 @@ class ChatTab:
 
     def ask_chat(self, query: str) -> Answer:
         """The chat's answer to `query` from the current index (cached per index build)."""
-        self.qa.refresh()  # another process (python -m qa add/remove) may have changed the index
+        self.qa.refresh(wait=False)  # another process (python -m qa add/remove) may have changed it
         return self._ask_cached(query, self.qa.manifest.get("build"))
 
     def link_for(self, hit: Hit) -> str | None:
@@ -129,7 +129,7 @@ class ChatTab:
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise refusal(f"k 必须是 1 到 {MAX_K} 之间的整数，收到的是 {k!r}。")
         try:
-            self.qa.refresh()
+            self.qa.refresh(wait=False)
             answer = self.qa.ask(text, k=k)
         except QAError as e:
             raise refusal(f"无法回答这个问题：{e}") from e

@@ -142,7 +142,7 @@ def require_writer(qa) -> None:
     """Refuse a write at once on a read-only replica (QA(replica=True)), before a byte is read or
     written, with the engine's own ReadOnlyIndexError (its add and remove would raise it too)."""
     if getattr(qa, "replica", False):
-        qa._check_writer()
+        qa.check_writer()
 
 
 def save_upload(qa, filename: str, data) -> dict:
