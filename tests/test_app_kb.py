@@ -164,6 +164,8 @@ def test_removing_an_unknown_document_is_refused(client):
     for name in ("不存在.txt", "../../etc/passwd", ""):
         with pytest.raises(AppError, match="知识库里没有这个文档|请先"):
             client.predict(name, api_name="/kb_remove")
+    with pytest.raises(AppError, match="必须是文件名或路径"):  # not a name: refused, not a crash
+        client.predict(["龙井茶.txt"], api_name="/kb_remove")
     assert titles(client) == ["西湖龙井茶"]
 
 

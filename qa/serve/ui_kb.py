@@ -138,6 +138,8 @@ class KnowledgeBaseTab:
         self.refuse_writes()
         if not path:
             raise refusal("请先在列表里选择要移除的文档。")
+        if not isinstance(path, str):
+            raise refusal(f"要移除的文档必须是文件名或路径，收到的是 {type(path).__name__}。")
         known = {d["path"]: d for d in self.qa.documents()}
         document = known.get(path) or next((d for d in known.values() if Path(d["path"]).name == path), None)
         if document is None:
