@@ -74,3 +74,34 @@ def run_build(sources: list[Path], label: str, index_root: Path, repeats: int = 
            "pipeline_s": round(min(outside), 3)}
     by_text = dict(zip(texts, np.asarray(vectors, dtype=np.float32), strict=True))
     return row, qa, np.array([by_text[c.embed_text] for c in qa.chunks], dtype=np.float32)
+
+
+def main(argv=None) -> int:
+    """Build throughput on the articles of a SQuAD-format file (CMRC, DRCD) against the bare
+    encoder: python -m benchmarks.build FILE [--articles N] [--repeats R]."""
+    import argparse
+    import json
+    import tempfile
+
+    from qa.evaluate import write_squad_documents
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--articles", type=int, default=120, help="the first N articles (default 120)")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        every, chosen = Path(tmp) / "all", Path(tmp) / "docs"
+        every.mkdir()
+        chosen.mkdir()
+        write_squad_documents([args.file], every)
+        for f in sorted(every.glob("*.md"))[: args.articles]:
+            (chosen / f.name).write_bytes(f.read_bytes())
+        row, _, _ = run_build([chosen], f"{args.file.name}, {args.articles} articles", Path(tmp) / "index",
+                              repeats=args.repeats)
+    print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
