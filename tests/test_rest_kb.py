@@ -133,6 +133,19 @@ def test_bad_uploads_are_refused_and_change_nothing(client, kb_qa, name, data, s
     assert kb_qa.documents() == before_docs and kb_files(kb_qa) == before_files
 
 
+def test_a_refused_document_s_reason_names_it_without_the_server_s_folders(client, kb_qa):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:  # a zip that passes the first look, then fails to parse
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document><<<not xml")
+    r = upload(client, "坏文件.docx", buf.getvalue())
+    assert r.status_code == 422 and "坏文件.docx" in r.json()["detail"]
+    assert str(Path(kb_qa.kb_dir).resolve()) not in r.json()["detail"]
+
+
 def test_upload_needs_the_file_field(client):
     r = client.post("/api/documents", data={"other": "x"})
     assert r.status_code == 422 and "file" in r.json()["detail"]

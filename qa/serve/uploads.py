@@ -171,7 +171,9 @@ def save_upload(qa, filename: str, data) -> dict:
     try:
         doc = parse_isolated(raw, str(dest))  # time and memory limited, in a worker process
     except SourceError as e:
-        raise UploadError(f"{name}：无法读取，未加入知识库。原因：{e}", "unreadable") from e
+        # the reason names the file as the client does: the server's folders are not its business
+        reason = str(e).replace(str(dest), name).replace(str(kb_dir), "")
+        raise UploadError(f"{name}：无法读取，未加入知识库。原因：{reason}", "unreadable") from e
     if not doc.paragraphs:
         raise UploadError(f"{name}：没有可检索的文字", "unreadable")
     chars = sum(len(p.text) for p in doc.paragraphs)
