@@ -267,8 +267,7 @@ class QA:
             if self.sources is None:
                 manifest = self._latest_manifest()
                 if isinstance(manifest.get("sources"), list):
-                    self.sources = [Path(s) for s in manifest["sources"]]
-                    self.excluded = set(manifest.get("excluded", []))
+                    self._take_sources(manifest)
                 else:
                     self.sources = [BUILTIN_CORPUS]
             elif not rebuild:
@@ -296,8 +295,7 @@ class QA:
             return
         if self._active is not None and manifest.get("build") == self.manifest.get("build"):
             return
-        self.sources = [Path(s) for s in manifest["sources"]]
-        self.excluded = set(manifest.get("excluded", []))
+        self._take_sources(manifest)
         if compatible(manifest, self.config):
             try:
                 stamp = self.store.stamp()
@@ -349,10 +347,14 @@ class QA:
 
     def _adopt(self, build: Build, stamp) -> None:
         """Take a committed build as this object's knowledge base, with its sources."""
-        self.sources = [Path(s) for s in build.manifest.get("sources", [])]
-        self.excluded = set(build.manifest.get("excluded", []))
+        self._take_sources(build.manifest)
         self._activate(build)
         self._seen = stamp
+
+    def _take_sources(self, manifest: dict) -> None:
+        """The sources and exclusions a committed manifest records become this object's."""
+        self.sources = [Path(s) for s in manifest.get("sources", [])]
+        self.excluded = set(manifest.get("excluded", []))
 
     def _activate(self, build: Build, blocks: Blocks | None = None) -> None:
         """Swap in a build (one assignment, so concurrent readers see old or new)."""

@@ -9,6 +9,8 @@ import logging
 import faiss
 import numpy as np
 
+from .vector_store import IdRows, best_k
+
 log = logging.getLogger(__name__)
 
 #: Up to this many vectors the index is exact (flat); above it, IVF. One exact query over 512-d
@@ -150,7 +152,7 @@ def all_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         RuntimeError: the index kind cannot give vectors back.
     """
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    ids = stored_ids(index)
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexFlat) and len(ids):
         view = faiss.rev_swig_ptr(inner.get_xb(), len(ids) * index.d).reshape(len(ids), index.d)
@@ -256,8 +258,7 @@ class FaissIndex:
         ids, matrix = all_vectors(index) if index.ntotal else (np.zeros(0, np.int64), None)
         # an exact index gives a view of FAISS's own memory, so vectors() copies only the rows asked
         self._matrix = matrix
-        self._by_id = np.argsort(ids)
-        self._sorted_ids = ids[self._by_id]
+        self._rows = IdRows(ids)
 
     @property
     def kind(self) -> str:
@@ -268,28 +269,13 @@ class FaissIndex:
         return int(self.faiss.ntotal)
 
     def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if not self.faiss.ntotal:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        # ties at the k-th place go to the lower id, as in every store: fetch past the cut
-        # until the last score fetched is below the k-th
-        n, want = self.faiss.ntotal, min(k + 16, self.faiss.ntotal)
-        while True:
-            scores, ids = search(self.faiss, query, want, self._params)
-            if want >= n or len(scores) < want or scores[-1] < scores[min(k, len(scores)) - 1]:
-                break
-            want = min(2 * want, n)
-        order = np.lexsort((ids, -scores))[:k]
-        return scores[order].astype(np.float32), ids[order].astype(np.int64)
-
-    def rows_of(self, ids) -> np.ndarray:
-        """Rows of `vectors` for chunk ids (all of which must be stored)."""
-        return self._by_id[np.searchsorted(self._sorted_ids, np.asarray(ids, dtype=np.int64))]
+        return best_k(lambda n: search(self.faiss, query, n, self._params), k, self.faiss.ntotal)
 
     def vectors(self, ids) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._matrix[self.rows_of(ids)]
+        return self._matrix[self._rows(ids)]
 
     def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
         return top_rows(self.bm25.query_scores(query), k)
@@ -322,7 +308,7 @@ class FaissIndex:
                 return FaissIndex(refit(index, stored_ids(index)))
             except RuntimeError as e:
                 log.info("vector index cannot be updated in place (%s); rebuilding it", e)
-        kept = np.setdiff1d(self._sorted_ids, np.asarray(removed, dtype=np.int64))
+        kept = np.setdiff1d(self._rows.ids, np.asarray(removed, dtype=np.int64))
         ids = np.concatenate([kept, np.asarray(added_ids, dtype=np.int64)])
         vectors = np.vstack([self.vectors(kept), added]).reshape(-1, self.dim)
         return FaissIndex(build_vector_index(vectors, ids))

@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from ..chunk import Chunk
+from .vector_store import IdRows, best_k
 
 BATCH = 2_000  # ids per query request
 MARGIN = 16  # extra hits fetched so that ties at the k-th place can be cut by id
@@ -33,11 +34,10 @@ class MilvusIndex:
         `cache` is (ids (n,), vectors (n, dim)) or None."""
         self.client, self._call, self.dense, self.sparse = client, call, dense, sparse
         self.dim, self._n = dim, n
-        self._cache = None  # (sorted ids, their rows in matrix, matrix) or None
+        self._cache = None  # (rows by id, matrix) or None
         if cache is not None:
             ids, matrix = cache
-            order = np.argsort(ids)
-            self._cache = (ids[order], order, matrix)
+            self._cache = (IdRows(ids), matrix)
 
     def count(self) -> int:
         return self._n
@@ -45,19 +45,15 @@ class MilvusIndex:
     def search_dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k by inner product; ties go to the lower id."""
         q = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
-        return self._top(lambda n: self._search(self.dense, [q], n, "vector"), k)
+        return best_k(lambda n: self._search(self.dense, [q], n, "vector"), k, self._n, MARGIN, TOP_MAX)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._cache is not None:
-            sorted_ids, rows, matrix = self._cache
-            at = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
-            if not len(sorted_ids) or not np.array_equal(sorted_ids[at], ids):
-                missing = ids[sorted_ids[at] != ids] if len(sorted_ids) else ids
-                raise KeyError(f"no vectors for ids {missing[:5].tolist()} in {self.dense}")
-            return matrix[rows[at]]
+            rows, matrix = self._cache
+            return matrix[rows(ids)]
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         at = {int(i): n for n, i in enumerate(ids.tolist())}
         for lo in range(0, len(ids), BATCH):
@@ -80,7 +76,7 @@ class MilvusIndex:
         def fetch(n):
             _, rows = self._search(self.sparse, [q], n, "sparse")
             return self.sparse_scores(q, rows), rows
-        scores, rows = self._top(fetch, k)
+        scores, rows = best_k(fetch, k, self._n, MARGIN, TOP_MAX)
         keep = scores > 0
         return scores[keep], rows[keep]
 
@@ -103,21 +99,6 @@ class MilvusIndex:
 
     def with_sparse(self, bm25) -> MilvusIndex:
         return self
-
-    def _top(self, fetch, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The best k of `fetch(n)` (scores, ids), ties by id: fetch k + MARGIN, more while the
-        k-th score is still tied with the last one fetched."""
-        k = min(k, self._n)
-        if k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        n = k + MARGIN
-        while True:
-            scores, ids = fetch(min(n, self._n, TOP_MAX))
-            order = np.lexsort((ids, -scores))
-            scores, ids = scores[order], ids[order]
-            if len(ids) < n or n >= min(self._n, TOP_MAX) or scores[k - 1] > scores[-1]:
-                return scores[:k].astype(np.float32), ids[:k].astype(np.int64)
-            n *= 4
 
     def _search(self, collection, data, limit, field):
         if limit <= 0:

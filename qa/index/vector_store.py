@@ -45,6 +45,56 @@ class SparseRows:
         return dict(zip(self.terms[lo:hi].tolist(), self.weights[lo:hi].tolist(), strict=True))
 
 
+def best_k(fetch, k: int, total: int, margin: int = 16,
+           cap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (scores, ids) that `fetch(n)` gives, best first, ties at the k-th place to the
+    lower id (so every store returns the same ids): fetch k + margin, and four times as many
+    while the last one fetched is still tied with the k-th.
+
+    Args:
+        fetch: n -> (scores (m,), ids (m,)), the top n of a store in any order of ties, m <= n.
+        total: how many there are at most; cap: the largest n a store serves.
+    """
+    limit = total if cap is None else min(total, cap)
+    k = min(k, limit)
+    if k <= 0:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+    n = min(k + margin, limit)
+    while True:
+        scores, ids = fetch(n)
+        order = np.lexsort((ids, -scores))
+        scores, ids = scores[order], ids[order]
+        if len(ids) < n or n >= limit or scores[k - 1] > scores[-1]:
+            return scores[:k].astype(np.float32), ids[:k].astype(np.int64)
+        n = min(4 * n, limit)
+
+
+class IdRows:
+    """Rows of a vector matrix by chunk id (the matrix holds the vectors of `ids`, in that order)."""
+
+    def __init__(self, ids: np.ndarray):
+        self._rows = np.argsort(ids)
+        self._sorted = np.asarray(ids, dtype=np.int64)[self._rows]
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of `ids`, in the order given.
+
+        Raises:
+            KeyError: an id that is not stored.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, ids), max(len(self._sorted) - 1, 0))
+        if len(ids) and (not len(self._sorted) or not np.array_equal(self._sorted[at], ids)):
+            missing = ids[self._sorted[at] != ids] if len(self._sorted) else ids
+            raise KeyError(f"no vectors for ids {missing[:5].tolist()}")
+        return self._rows[at]
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Every id, sorted."""
+        return self._sorted
+
+
 class VectorIndex(Protocol):
     """One committed build, read-only and safe to search from several threads.
 
