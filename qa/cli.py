@@ -80,7 +80,7 @@ def _local_manifest(index_dir) -> dict:
 
 def ask_service(url: str, question: str, k: int, index_dir=None, check_index: bool = True,
                 timeout: float = SERVICE_TIMEOUT) -> dict:
-    """The running service's answer (the dict `answer_json` gives) from its REST /api/ask.
+    """The running service's answer (the dict `Answer.to_dict` gives) from its REST /api/ask.
 
     check_index: use the service only if it serves the same build of the index as the local
     index folder (its /api/health `index_created`), so that the answer is the one an in-process
@@ -123,9 +123,7 @@ def _answer_dict(args) -> dict:
             if args.service:
                 raise
             logging.getLogger(__name__).info("answering in this process: %s", e)
-    from .serve.schemas import answer_json
-
-    return answer_json(_qa(args).ask(args.question, k=args.k))
+    return _qa(args).ask(args.question, k=args.k).to_dict()
 
 
 def _print_answer(answer: dict) -> None:

@@ -23,7 +23,6 @@ from .schemas import (  # noqa: E402
     DocumentOut,
     DocumentsResponse,
     HealthResponse,
-    answer_json,
     error_responses,
 )
 from .security import RequestGuard, allowed_hosts  # noqa: E402
@@ -111,7 +110,7 @@ def read_router(pool: Executor) -> APIRouter:
         current = ready_qa(request)
         # The engine is CPU-bound: run it on the pool so the event loop keeps serving other requests.
         answer = await asyncio.get_running_loop().run_in_executor(pool, current.ask, body.question, body.k)
-        return AskResponse.model_validate(answer_json(answer))
+        return AskResponse.model_validate(answer.to_dict())
 
     @api.get("/documents", response_model=DocumentsResponse, responses=error_responses(503),
              summary="What is indexed")

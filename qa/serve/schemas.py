@@ -1,7 +1,6 @@
-"""The JSON the service speaks: request/response bodies and the one JSON shape of an answer.
-
-The pydantic models make /openapi.json; `answer_json` is what REST, the CLI and the Gradio /ask
-endpoint start from.
+"""The JSON the service speaks: request/response bodies (the pydantic models make /openapi.json)
+and the Gradio /ask object; an answer's own JSON shape is `Answer.to_dict` (qa/answer.py), which
+REST, the CLI and the Gradio /ask endpoint all start from.
 """
 
 from __future__ import annotations
@@ -16,23 +15,13 @@ from ..config import MAX_K, MAX_QUESTION_CHARS
 from ..ingest import SUFFIX_FORMATS
 
 
-def answer_json(answer: Answer) -> dict:
-    """THE JSON shape of an answer: {question, found, confidence, hits: [{text, score, confidence,
-    citation: {source, path, section, lines, ..., location, display}}]}, as `AskResponse` states it.
-
-    REST /api/ask, `python -m qa ask --json` and the Gradio /ask endpoint all start from this dict;
-    it is the answer stage's own (`Answer.to_dict`), so nothing above it shapes an answer twice.
-    """
-    return answer.to_dict()
-
-
 def chat_api_answer(answer: Answer, highlight: str,
                     link_for: Callable[[Hit], str | None] | None = None) -> dict:
-    """The object the Gradio /ask endpoint returns, read from `answer_json`: the best passage
+    """The object the Gradio /ask endpoint returns, read from `Answer.to_dict`: the best passage
     flattened (passage, citation as one line, score), the highlighted sentence, and each hit with
     its citation line, lines, location and `source` (its source-view URL, or "")."""
     link_for = link_for or (lambda hit: None)
-    shape = answer_json(answer)
+    shape = answer.to_dict()
     best = shape["hits"][0] if shape["hits"] else None
     return {
         "found": shape["found"],
