@@ -99,10 +99,16 @@ class Retriever:
         dense_at, cosines = self.dense_candidates(query_vector)
         query = self.sparse.query_vector(tokens, english)
         coverage = self.sparse.coverage(tokens, english)
-        _, sparse_top = self.index.search_sparse(query, max(limit, SPARSE_CANDIDATES))
+        top_scores, sparse_top = self.index.search_sparse(query, max(limit, SPARSE_CANDIDATES))
         candidates = np.union1d(self.block_of[dense_at], sparse_top)
         best_cos = self.best_cosines(candidates, query_vector)
-        sparse = self.index.sparse_scores(query, candidates)
+        # the BM25 top come with their scores (as sparse_scores gives them); only the dense side's
+        # other blocks are scored again (with Milvus, one request for their rows)
+        sparse = np.zeros(len(candidates), dtype=np.float32)
+        known = np.isin(candidates, sparse_top)
+        sparse[known] = top_scores[np.argsort(sparse_top)]  # candidates are sorted, as union1d gives
+        if not known.all():
+            sparse[~known] = self.index.sparse_scores(query, candidates[~known])
         fused = block_scores(sparse, best_cos, coverage, self.sparse_weight, self.dense_weight)
         order = np.lexsort((candidates, -fused))[:limit]
         top_cosine = max(0.0, float(cosines.max())) if len(cosines) else 0.0

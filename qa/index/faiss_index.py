@@ -278,7 +278,9 @@ class FaissIndex:
         return self._matrix[self._rows(ids)]
 
     def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_rows(self.bm25.query_scores(query), k)
+        # chosen on every block's score, returned as sparse_scores gives them (one summation)
+        _, rows = top_rows(self.bm25.query_scores(query), k)
+        return self.sparse_scores(query, rows), rows
 
     def sparse_scores(self, query: dict[int, float], rows) -> np.ndarray:
         return self.bm25.row_scores(query, np.asarray(rows, dtype=np.int64))

@@ -119,7 +119,7 @@ class VectorIndex(Protocol):
 
     def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k blocks by dot product with a sparse query {term id: weight}: (scores, rows),
-        best first, only rows with a positive score."""
+        best first, only rows with a positive score; the scores are those `sparse_scores` gives."""
         ...
 
     def sparse_scores(self, query: dict[int, float], rows: np.ndarray) -> np.ndarray:
