@@ -242,6 +242,8 @@ def test_an_unreachable_server_says_what_to_check(tmp_path):
         MilvusStore("http://127.0.0.1:9")
     with pytest.raises(StoreError, match="ending in .db"):
         MilvusStore(str(tmp_path / "kb.milvus"))
+    with pytest.raises(StoreError, match="QA_MILVUS_COLLECTION"):  # a message for people, not a traceback
+        MilvusStore(str(tmp_path / "kb.db"), name="my-kb")
 
 
 def test_the_store_benchmark_measures_both_stores(tmp_path):

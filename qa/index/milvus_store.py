@@ -73,7 +73,8 @@ class MilvusStore:
             raise StoreError("the Milvus store needs pymilvus and milvus-lite: "
                              "pip install pymilvus milvus-lite")
         if not _NAME.fullmatch(name):
-            raise ValueError(f"collection name prefix {name!r}: letters, digits and _ only")
+            raise StoreError(f"Milvus collection name prefix {name!r} (QA_MILVUS_COLLECTION): letters, "
+                             f"digits and _ only, starting with a letter or _")
         self.uri, self.name, self.location = str(uri), name, str(uri)
         self.lite = is_lite(self.uri)
         self.cache_vectors = self.lite if cache_vectors is None else cache_vectors  # see MilvusIndex
