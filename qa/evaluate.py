@@ -82,6 +82,11 @@ def evaluate(qa, items: list[dict], k: int = 3) -> dict:
     ood = [r for r in rows if r["expect"] is None]
     if ood:
         report["no_answer"] = {"n": len(ood), "rejected": sum(not r["found"] for r in ood) / len(ood)}
+        kinds = sorted({r["lang"] for r in ood})
+        if len(kinds) > 1:  # e.g. near-topic and far-topic questions, which differ a lot
+            report["no_answer"]["by_lang"] = {
+                kind: {"n": len(group), "rejected": sum(not r["found"] for r in group) / len(group)}
+                for kind in kinds for group in [[r for r in ood if r["lang"] == kind]]}
     report["rows"] = rows
     return report
 
@@ -95,6 +100,8 @@ def format_report(report: dict) -> str:
     if "no_answer" in report:
         na = report["no_answer"]
         lines.append(f"no-answer: {na['rejected']:.2f} of {na['n']} out-of-domain questions rejected")
+        for kind, m in na.get("by_lang", {}).items():
+            lines.append(f"  {kind}: {m['rejected']:.2f} of {m['n']} rejected")
     return "\n".join(lines)
 
 

@@ -93,6 +93,20 @@ def test_eval_json_reports_metrics_per_language_and_no_answer(capsys, index_dir,
     assert report["no_answer"] == {"n": 2, "rejected": 1.0}
 
 
+def test_eval_reports_rejection_per_kind_of_unanswerable_question(capsys, index_dir, tmp_path):
+    path = tmp_path / "questions.jsonl"
+    rows = QUESTIONS[3:] + [{"question": "雍景苑小区的停车难题是怎么解决的？", "expect": None, "lang": "ood-near"}]
+    path.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in rows), encoding="utf-8")
+    code, out, _ = run(capsys, "eval", str(path), "--json", "--index-dir", index_dir)
+    assert code == 0
+    na = json.loads(out)["no_answer"]
+    # the "unanswerable" question the article does answer is accepted: only its own group shows it
+    assert na["by_lang"] == {"ood": {"n": 2, "rejected": 1.0}, "ood-near": {"n": 1, "rejected": 0.0}}
+    assert na["rejected"] == pytest.approx(2 / 3)
+    code, out, _ = run(capsys, "eval", str(path), "--index-dir", index_dir)
+    assert "ood-near: 0.00 of 1 rejected" in out
+
+
 def test_eval_table_and_show(capsys, index_dir, tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in QUESTIONS[:2] + QUESTIONS[3:4]),
