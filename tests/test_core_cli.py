@@ -95,7 +95,8 @@ def test_eval_json_reports_metrics_per_language_and_no_answer(capsys, index_dir,
 
 def test_eval_reports_rejection_per_kind_of_unanswerable_question(capsys, index_dir, tmp_path):
     path = tmp_path / "questions.jsonl"
-    rows = QUESTIONS[3:] + [{"question": "雍景苑小区的停车难题是怎么解决的？", "expect": None, "lang": "ood-near"}]
+    answered = {"question": "雍景苑小区的停车难题是怎么解决的？", "expect": None, "lang": "ood-near"}
+    rows = QUESTIONS[3:] + [answered]
     path.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in rows), encoding="utf-8")
     code, out, _ = run(capsys, "eval", str(path), "--json", "--index-dir", index_dir)
     assert code == 0
