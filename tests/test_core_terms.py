@@ -69,6 +69,23 @@ def test_pinyin_tokens_spell_words_without_tones():
     assert pinyin_tokens(["林路", "雍景苑"]) == [PINYIN_MARK + "linlu", PINYIN_MARK + "yongjingyuan"]
 
 
+def test_table_pinyin_spells_words_as_lazy_pinyin_does():
+    from pypinyin import lazy_pinyin
+
+    from qa.pinyin import toneless_pinyin
+
+    tokenizer = Tokenizer()
+    words = {w for text in TEXTS for w in tokenizer.words(text) if len(w) > 1 and w[0] != "#"}
+    # ü (绿, 略), a heteronym read by its phrase (重庆, 银行), a string that only begins a longer
+    # phrase (下不了: pypinyin reads it character by character, not as the phrase 不了),
+    # Extension A (㐀), a character without a reading (U+9FFF)
+    words |= {"绿", "略", "绿化", "重庆", "银行", "下不了", "跑了和尚跑不了", "㐀", "\u9fff", "青\u9fff里"}
+    assert len(words) > 20
+    for word in sorted(words):
+        assert toneless_pinyin(word) == "".join(lazy_pinyin(word)), word
+    assert toneless_pinyin("绿") == "lv" and toneless_pinyin("下不了") == "xiabule"
+
+
 def test_romanized_runs_join_consecutive_words_and_drop_stop_words():
     runs = romanized_runs("who is gu jun")
     assert PINYIN_MARK + "gujun" in runs and PINYIN_MARK + "gu" in runs
