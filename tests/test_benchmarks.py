@@ -117,3 +117,17 @@ def test_growth_worker_runs_one_small_size(qa_builtin, tmp_path):
     row = measure(data, 3000, rounds=1, exact_max=1000)
     assert row["index"] == "ivf" and row["chunks"] == 3000
     assert row["recall@10"] >= 0.9 and row["peak_rss_mb"] >= row["rss_mb"] > 0
+
+
+def test_build_benchmark_forgets_word_caches_between_builds():
+    from benchmarks.build import forget_word_caches
+    from qa import terms
+    from qa.index.blocks import tokenizer_for
+
+    terms.pinyin_tokens(["青枫里", "梧桐巷"])
+    tokenizer = tokenizer_for(frozenset({"青枫里"}))
+    assert terms._pinyin.cache_info().currsize >= 2
+    forget_word_caches()
+    assert terms._pinyin.cache_info().currsize == 0
+    assert tokenizer_for(frozenset({"青枫里"})) is not tokenizer
+    assert terms.pinyin_tokens(["青枫里"]) == [terms.PINYIN_MARK + "qingfengli"]
