@@ -16,6 +16,7 @@ from collections import Counter
 import jieba
 
 from .script import CJK, is_cjk
+from .segment import Segmenter
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -227,7 +228,7 @@ class Tokenizer:
 
     def __init__(self, terms=(), bigrams: bool = True):
         self.bigrams = bigrams
-        self._jieba = jieba.Tokenizer()
+        self._jieba = Segmenter()
         base = _base_dictionary()
         # a copy of the loaded dictionary costs ~50 ms; loading it again costs ~1 s
         self._jieba.FREQ, self._jieba.total = dict(base.FREQ), base.total

@@ -128,3 +128,24 @@ def test_passages_never_repeat_a_sentence(qa_builtin):
                 key = "".join(sentence.split())
                 assert key not in seen, (question, key)
                 seen.add(key)
+
+
+def test_segmenter_cuts_as_jieba_does():
+    import jieba
+
+    from qa.segment import Segmenter
+    from qa.terms import _base_dictionary
+
+    base = _base_dictionary()
+    texts = TEXTS + ["2019年，iPhone 11 售价5499元；“三驾马车”拉动经济增长。", "㐀㐁 abc_d 上海浦东新区张江高科技园区"]
+    for term in (None, "青枫里"):
+        ours, theirs = Segmenter(), jieba.Tokenizer()
+        for t in (ours, theirs):
+            t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
+            if term:
+                t.add_word(term, freq=50000)
+        for text in texts:
+            for hmm in (True, False):
+                assert list(ours.cut_for_search(text, HMM=hmm)) == list(theirs.cut_for_search(text, HMM=hmm))
+                assert ours.lcut(text, HMM=hmm) == theirs.lcut(text, HMM=hmm)
+    assert "青枫里" in Tokenizer(["青枫里"]).cut_plain(TEXTS[1])
