@@ -240,13 +240,13 @@ class Tokenizer:
 
     def cut_plain(self, text: str) -> list[str]:
         """Dictionary-only segmentation (no HMM guessing of new words)."""
-        return self._jieba.lcut(text, HMM=False)
+        return self._jieba.cut_list(text, HMM=False)
 
     def words(self, norm: str) -> list[str]:
         """jieba search words of normalised text (words and their dictionary sub-words), minus
         stop words and punctuation, plus character bigrams."""
         out = []
-        for word in self._jieba.cut_for_search(norm, HMM=True):
+        for word in self._jieba.search_list(norm, HMM=True):
             word = word.strip()
             if word and _WORD.search(word) and word not in STOPWORDS:
                 out.append(word)
