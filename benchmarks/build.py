@@ -36,16 +36,17 @@ def _timing(module, name: str):
 
 def forget_word_caches() -> None:
     """Empty the caches that a build fills for the next one in the same process: the pinyin of
-    each word (qa.terms._pinyin, qa.pinyin's syllables) and the tokenizers with a build's terms
-    (qa.index.blocks.tokenizer_for). Without this, the best of several repeats, or any build after
-    another QA over the same text (run.py's latency stage builds the article first), reports a
-    build cheaper than a first one. jieba's dictionary, OpenCC's table and the encoder stay
-    loaded: each process loads them once, whatever it builds."""
+    each word (qa.terms._pinyin, qa.pinyin's syllables and characters) and the tokenizers with a
+    build's terms (qa.index.blocks.tokenizer_for). Without this, the best of several repeats, or
+    any build after another QA over the same text (run.py's latency stage builds the article
+    first), reports a build cheaper than a first one. jieba's dictionary, OpenCC's table and the
+    encoder stay loaded: each process loads them once, whatever it builds."""
     from qa import pinyin, terms
     from qa.index import blocks
 
     terms._pinyin.cache_clear()
     pinyin._syllables.clear()
+    pinyin._chars.clear()
     with blocks._tokenizers_lock:
         blocks._tokenizers.clear()
 

@@ -19,6 +19,7 @@ from pypinyin.seg.mmseg import p_set
 _PREFIXES = getattr(p_set, "_set", p_set)
 _LONGEST = max(map(len, PHRASES_DICT), default=1)
 _syllables: dict[str, str] = {}
+_chars: dict[str, str] = {}
 
 
 def _toneless(syllable: str) -> str:
@@ -32,8 +33,12 @@ def _toneless(syllable: str) -> str:
 
 
 def _char(ch: str) -> str:
-    readings = PINYIN_DICT.get(ord(ch))
-    return _toneless(readings.split(",", 1)[0]) if readings else ch
+    """A character's first reading without its tone (itself if it has none); cached."""
+    out = _chars.get(ch)
+    if out is None:
+        readings = PINYIN_DICT.get(ord(ch))
+        out = _chars[ch] = _toneless(readings.split(",", 1)[0]) if readings else ch
+    return out
 
 
 def toneless_pinyin(word: str) -> str:
@@ -44,6 +49,9 @@ def toneless_pinyin(word: str) -> str:
     that starts here, else one character; except that when the whole rest of the word is the
     beginning of a longer phrase and no phrase starts here, the rest goes character by character.
     """
+    phrase = PHRASES_DICT.get(word)
+    if phrase is not None:  # a phrase is its own longest phrase
+        return "".join([_toneless(r[0]) for r in phrase])
     out: list[str] = []
     i, n = 0, len(word)
     while i < n:

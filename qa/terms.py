@@ -242,22 +242,31 @@ class Tokenizer:
         """Dictionary-only segmentation (no HMM guessing of new words)."""
         return self._jieba.cut_list(text, HMM=False)
 
-    def words(self, norm: str) -> list[str]:
-        """jieba search words of normalised text (words and their dictionary sub-words), minus
-        stop words and punctuation, plus character bigrams."""
+    def _search_words(self, norm: str) -> list[str]:
         out = []
         for word in self._jieba.search_list(norm, HMM=True):
             word = word.strip()
             if word and _WORD.search(word) and word not in STOPWORDS:
                 out.append(word)
+        return out
+
+    def words(self, norm: str) -> list[str]:
+        """jieba search words of normalised text (words and their dictionary sub-words), minus
+        stop words and punctuation, plus character bigrams."""
+        out = self._search_words(norm)
         if self.bigrams:
             out.extend(char_bigrams(norm))
         return out
 
     def tokens(self, text: str) -> list[str]:
-        """Search tokens of a passage: words, bigrams and the pinyin of its Chinese words."""
-        out = self.words(normalize(text))
-        out.extend(pinyin_tokens(w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)))
+        """Search tokens of a passage: words, bigrams and the pinyin of its Chinese words (in
+        this order; the pinyin is of the words only, as no bigram is a Chinese word)."""
+        norm = normalize(text)
+        out = self._search_words(norm)
+        pinyin = pinyin_tokens([w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)])
+        if self.bigrams:
+            out.extend(char_bigrams(norm))
+        out.extend(pinyin)
         return out
 
     def query_tokens(self, text: str) -> list[str]:

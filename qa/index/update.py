@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,9 @@ def plan_update(base: Build | None, hashes: dict[str, str], sources, strict: boo
     todo = list(dict.fromkeys(c.embed_text for c in new if c.embed_text not in reuse))
     kept = tuple(c for c in old_chunks if c.path not in drop)
     entries = {p: old_entries[p] for p in keep}
+    passages = Counter(c.path for c in new)
     for d in docs:
-        entries[d.path] = document_entry(d, sum(c.path == d.path for c in new))
+        entries[d.path] = document_entry(d, passages[d.path])
     report = {"added": [p for p in read if p not in old_entries and p not in skipped],
               "updated": [p for p in read if p in old_entries and p not in skipped],
               "removed": sorted(p for p in drop if p not in entries),
