@@ -137,7 +137,8 @@ def test_segmenter_cuts_as_jieba_does():
     from qa.terms import _base_dictionary
 
     base = _base_dictionary()
-    texts = TEXTS + ["2019年，iPhone 11 售价5499元；“三驾马车”拉动经济增长。", "㐀㐁 abc_d 上海浦东新区张江高科技园区"]
+    texts = TEXTS + ["2019年，iPhone 11 售价5499元；“三驾马车”拉动经济增长。",
+                     "㐀㐁 abc_d 上海浦东新区张江高科技园区"]
     for term in (None, "青枫里"):
         ours, theirs = Segmenter(), jieba.Tokenizer()
         for t in (ours, theirs):

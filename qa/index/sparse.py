@@ -43,7 +43,7 @@ class SparseIndex:
             # generator over every token was a third of the build's BM25 time)
             flat = list(chain.from_iterable(batch))
             new = [t for t in dict.fromkeys(flat) if t not in vocab]
-            vocab.update(zip(new, range(len(vocab), len(vocab) + len(new))))
+            vocab.update(zip(new, range(len(vocab), len(vocab) + len(new)), strict=True))
             ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
             del flat
             docs = np.repeat(np.arange(len(batch), dtype=np.int64), sizes)
