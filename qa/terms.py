@@ -103,9 +103,14 @@ def extract_terms(texts) -> set[str]:
     Returns:
         set of terms, 2-12 characters, normalised.
     """
+    return _quoted_terms(map(normalize, texts))
+
+
+def _quoted_terms(norms) -> set[str]:
+    """extract_terms of texts normalised already."""
     terms: set[str] = set()
-    for text in texts:
-        for quoted in _QUOTED.findall(normalize(text)):
+    for norm in norms:
+        for quoted in _QUOTED.findall(norm):
             quoted = quoted.strip()
             if 2 <= len(quoted) <= 12:
                 terms.add(quoted)
@@ -164,16 +169,60 @@ def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT
     (at least two different characters, or text edges, before and after it: "新江湾" is always
     followed by "城", so it is part of a longer word). Strings that begin or end with a function
     character (的, 了, 和 …) are phrases, not names.
+
+    Args:
+        lengths: the string lengths considered, distinct.
     """
+    return _recurring([normalize(t) for t in texts], tokenizer, min_count, lengths)
+
+
+def _frequent_places(runs: Counter, min_count: int, lengths) -> tuple[dict[str, int], dict]:
+    """The strings of each length occurring at least min_count times in the runs (each run
+    counting as often as it occurs), with their counts, and where each run holds them.
+
+    A string occurs at least as often as each of its parts, so a string one character longer
+    than a frequent one is counted only where it is made of two frequent ones (its first and
+    last n-1 characters): the counts of frequent strings are exact, at a fraction of the cost of
+    counting every string of every length.
+
+    Returns:
+        ({string: count}, {n: {run: [start of each frequent string of length n]}}).
+    """
+    counts: dict[str, int] = {}
+    places: dict[int, dict[str, list[int]]] = {}
+    for n in lengths:
+        shorter = places.get(n - 1)
+        if shorter is None:  # every string of this length
+            grams = Counter(run[i:i + n] for run in runs for i in range(len(run) - n + 1))
+            for run, times in runs.items():
+                if times > 1:
+                    for i in range(len(run) - n + 1):
+                        grams[run[i:i + n]] += times - 1
+            starts = {run: range(len(run) - n + 1) for run in runs}
+        else:
+            grams, starts = Counter(), {}
+            for run, at in shorter.items():
+                both = set(at)
+                starts[run] = [i for i in at if i + 1 in both]
+                times = runs[run]
+                for i in starts[run]:
+                    grams[run[i:i + n]] += times
+        frequent = {g: c for g, c in grams.items() if c >= min_count}
+        counts.update(frequent)
+        places[n] = {}
+        for run, at in starts.items():
+            held = [i for i in at if run[i:i + n] in frequent]
+            if held:
+                places[n][run] = held
+    return counts, places
+
+
+def _recurring(norms, tokenizer: Tokenizer, min_count: int, lengths) -> set[str]:
+    """recurring_terms of texts normalised already."""
     # Every step depends only on the run, so each distinct run is worked once and counts as
     # often as it occurs (documents repeat phrases: a third of the build's time went here).
-    runs = Counter(run for text in texts for run in _NGRAM_CHARS.findall(normalize(text)))
-    counts = Counter(run[i:i + n] for run in runs for n in lengths for i in range(len(run) - n + 1))
-    for run, times in runs.items():
-        if times > 1:
-            for n in lengths:
-                for i in range(len(run) - n + 1):
-                    counts[run[i:i + n]] += times - 1
+    runs = Counter(run for norm in norms for run in _NGRAM_CHARS.findall(norm))
+    counts, places = _frequent_places(runs, min_count, lengths)
     # the other conditions are checked only for strings frequent enough (a small share of them)
     frequent = {g for g, c in counts.items() if c >= min_count and g[0] not in _FUNCTION_CHARS
                 and g[-1] not in _FUNCTION_CHARS and not tokenizer.known(g)}
@@ -181,7 +230,7 @@ def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT
     left: dict[str, set] = {g: set() for g in frequent}
     right: dict[str, set] = {g: set() for g in frequent}
     for run, times in runs.items():
-        found = [(i, n) for n in lengths for i in range(len(run) - n + 1) if run[i:i + n] in frequent]
+        found = [(i, n) for n in lengths for i in places[n].get(run, ()) if run[i:i + n] in frequent]
         if not found:
             continue
         bounds, at = {0}, 0
@@ -338,4 +387,6 @@ def corpus_terms(docs) -> list[str]:
     """The term dictionary of a set of Documents: quoted expressions, headings' items and
     recurring names, sorted (stored in the index manifest)."""
     texts = [p.text for d in docs for p in d.paragraphs] + [s for d in docs for s in d.sections]
-    return sorted(extract_terms(texts) | recurring_terms(texts, default_tokenizer()))
+    norms = [normalize(t) for t in texts]  # once for both
+    return sorted(_quoted_terms(norms)
+                  | _recurring(norms, default_tokenizer(), MIN_TERM_COUNT, (3, 4, 5, 6)))
