@@ -38,6 +38,8 @@ why when where i you my your it its this that with by from as about please tell 
 
 #: A string that recurs this often in a corpus and that jieba would cut apart is taken as a term.
 MIN_TERM_COUNT = 3
+#: The lengths of the strings that term discovery considers (recurring_terms).
+TERM_LENGTHS = (3, 4, 5, 6)
 _FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此个们着过也都就而又并从向将")
 #: Characters of a question's frame (的, 吗, 怎么, 什么, 哪, 谁 …): a character pair that includes
 #: one ("#么解", "#决的") says how the question is asked, not what it is about.
@@ -161,7 +163,7 @@ def romanized_runs(text: str, longest: int = 3) -> list[str]:
 
 
 def recurring_terms(texts, tokenizer: Tokenizer, min_count: int = MIN_TERM_COUNT,
-                    lengths=(3, 4, 5, 6)) -> set[str]:
+                    lengths=TERM_LENGTHS) -> set[str]:
     """Names the corpus keeps repeating (新江湾城, 雍景苑, 江湾国际) that jieba does not know.
 
     Classic new-word discovery: a Chinese string of 3-6 characters occurring at least
@@ -389,4 +391,4 @@ def corpus_terms(docs) -> list[str]:
     texts = [p.text for d in docs for p in d.paragraphs] + [s for d in docs for s in d.sections]
     norms = [normalize(t) for t in texts]  # once for both
     return sorted(_quoted_terms(norms)
-                  | _recurring(norms, default_tokenizer(), MIN_TERM_COUNT, (3, 4, 5, 6)))
+                  | _recurring(norms, default_tokenizer(), MIN_TERM_COUNT, TERM_LENGTHS))
