@@ -154,6 +154,15 @@ def _pinyin(word: str) -> str:
     return PINYIN_MARK + toneless_pinyin(word)
 
 
+def clear_caches() -> None:
+    """Forget the pinyin of the words seen so far, here and in qa.pinyin (a benchmark times a
+    build as a first one; the tokens do not depend on it)."""
+    from . import pinyin
+
+    _pinyin.cache_clear()
+    pinyin.clear_caches()
+
+
 def romanized_runs(text: str, longest: int = 3) -> list[str]:
     """Pinyin-token candidates of a Latin-script question: each run of 1-3 consecutive words
     joined ("gu jun" -> ~gujun), since pinyin names are written as one word or as syllables."""
