@@ -320,7 +320,10 @@ class Tokenizer:
 
     def tokens(self, text: str) -> list[str]:
         """Search tokens of a passage: words, bigrams and the pinyin of its Chinese words (in
-        this order; the pinyin is of the words only, as no bigram is a Chinese word)."""
+        this order; the pinyin is of the words only, as no bigram is a Chinese word). The same
+        tokens as words() plus the pinyin, but the words are picked for pinyin before the
+        bigrams join them: filtering words + bigrams took 0.16 s instead of 0.065 s on the
+        first 120 articles of CMRC and of DRCD."""
         norm = normalize(text)
         out = self._search_words(norm)
         pinyin = pinyin_tokens([w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)])
