@@ -85,10 +85,8 @@ def run_build(sources: list[Path], label: str, index_root: Path, repeats: int = 
            "build_chunks_per_s": round(chunks / build_s, 1),
            "encode_chunks_per_s": round(len(texts) / encode_s, 1),
            "over_encode": round(encode_s / build_s, 3),
-           # the build's time outside the encoder call (reading, repair, chunking, terms,
-           # FAISS, writing): steadier than the ratio, as it leaves out the encoder's swings.
-           # Tokens and BM25 are worked out in a thread during that call (QA._commit), so their
-           # cost shows only as a slower encoder call, not here
+           # the build's own time outside the encoder (reading, repair, chunking, terms, BM25,
+           # FAISS, writing): steadier than the ratio, as it leaves out the encoder's swings
            "pipeline_s": round(min(outside), 3)}
     by_text = dict(zip(texts, np.asarray(vectors, dtype=np.float32), strict=True))
     return row, qa, np.array([by_text[c.embed_text] for c in qa.chunks], dtype=np.float32)

@@ -7,7 +7,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .index.blocks import Blocks, index_blocks
 from .index.committed import compatible, is_current, latest_manifest, updatable_build
 from .index.sources import source_hashes, with_added, with_removed
 from .index.stores import open_store
-from .index.update import commit_plan, manifest_for, new_vectors, plan_blocks, plan_update
+from .index.update import commit_plan, manifest_for, new_vectors, plan_update
 from .index.vector_store import Build, VectorIndex
 from .ingest import Document, file_sha256, read_isolated
 from .question import check_k, clean_question
@@ -336,19 +335,13 @@ class QA:
                 parsed: dict[str, Document], deadline: float | None = None) -> dict:
         """Plan, embed, index the blocks, commit and swap in the new build; returns the report."""
         plan = plan_update(base, hashes, sources, strict, parsed, self.config.block_chars)
-        # The blocks (tokens, BM25) need the plan only: they are indexed in a thread while the
-        # encoder embeds, whose matrix products leave the interpreter free (120 DRCD articles:
-        # build 0.72-0.76 -> 0.80-0.82 x the bare encoder). Should the encoder fail, the `with`
-        # waits for the tokenizing to end before the error goes up.
-        with ThreadPoolExecutor(1, thread_name_prefix="qa-blocks") as pool:
-            indexed = pool.submit(plan_blocks, plan, self._active.blocks if self._active else None)
-            fresh = embed.encode(self.encoder, plan.todo, prompt=self.passage_prompt,
-                                 progress=len(plan.todo) > 256, deadline=deadline)
-            blocks = indexed.result()
+        fresh = embed.encode(self.encoder, plan.todo, prompt=self.passage_prompt,
+                             progress=len(plan.todo) > 256, deadline=deadline)
         dim = fresh.shape[1] if len(fresh) else (base.index.dim if base else embed.dimension(self.encoder))
         model = {"id": self.config.model, "dimension": int(dim), "passage_prompt": self.passage_prompt}
         manifest = manifest_for(plan, model, self.config.index_settings(), sources, excluded, hashes)
-        build = commit_plan(self.store, plan, base, new_vectors(plan, base, fresh, dim), manifest, blocks)
+        build, blocks = commit_plan(self.store, plan, base, new_vectors(plan, base, fresh, dim), manifest,
+                                    self._active.blocks if self._active else None)
         self._activate(build, blocks)
         return plan.report
 

@@ -277,49 +277,6 @@ def test_changed_file_is_re_embedded(small_qa, corpus, tmp_path, encode_calls):
     assert qa.manifest["files"][str(path.resolve())] != small_qa.manifest["files"][str(path.resolve())]
 
 
-def _same_blocks(a, b) -> None:
-    assert a.keys == b.keys and a.terms == b.terms
-    assert a.sentence_words == b.sentence_words and a.context_words == b.context_words
-    assert a.bm25.vocab == b.bm25.vocab
-    assert (a.bm25.postings == b.bm25.postings).all() and (a.bm25.weights == b.bm25.weights).all()
-
-
-def test_blocks_indexed_while_encoding_are_those_of_the_build(encoder, corpus, tmp_path, monkeypatch):
-    """QA._commit tokenizes and indexes the blocks in a thread while the encoder runs: the same
-    blocks as indexing the committed build afresh (with its terms), after a first build and
-    after an update; an encoder error still goes up, and the last build stays."""
-    from qa.index.blocks import clear_tokenizers, index_blocks
-
-    def fresh(qa):
-        clear_tokenizers()
-        return index_blocks(qa.chunks, frozenset(qa.manifest["terms"]))
-
-    # a made-up place name recurring with different neighbours becomes a term of the build
-    (corpus / "qingfeng.txt").write_text("青枫里社区\n\n" + "\n\n".join([
-        "青枫里社区今年新建了一座邻里食堂。", "在青枫里,居民议事会每月召开一次。",
-        "青枫里的停车位由物业统一管理。", "去年,青枫里居民普遍满意绿化改造。"]) + "\n", encoding="utf-8")
-    first = QA(sources=[corpus], index_dir=tmp_path / "index")
-    assert "青枫里" in first.manifest["terms"]
-    _same_blocks(first._active.blocks, fresh(first))
-    (corpus / "parking.txt").write_text(PARKING.replace("充电桩", "充电桩和洗车房"), encoding="utf-8")
-    qa = QA(sources=[corpus], index_dir=tmp_path / "index")
-    assert any("洗车房" in c.text for c in qa.chunks)
-    _same_blocks(qa._active.blocks, fresh(qa))
-
-    def failing(*args, **kwargs):
-        raise RuntimeError("encoder down")
-
-    monkeypatch.setattr(embed, "encode", failing)
-    (corpus / "pets.txt").write_text("宠物管理规定\n\n小区内遛狗必须拴绳。\n", encoding="utf-8")
-    with pytest.raises(RuntimeError, match="encoder down"):
-        QA(sources=[corpus], index_dir=tmp_path / "index")
-    monkeypatch.undo()
-    (corpus / "pets.txt").unlink()
-    again = QA(sources=[corpus], index_dir=tmp_path / "index")
-    assert [c.text for c in again.chunks] == [c.text for c in qa.chunks]
-    _same_blocks(again._active.blocks, fresh(again))
-
-
 def test_added_and_deleted_files_are_picked_up(small_qa, corpus, tmp_path, encode_calls):
     pets = "宠物管理规定\n\n小区内遛狗必须拴绳，并及时清理粪便。\n"
     (corpus / "pets.txt").write_text(pets, encoding="utf-8")

@@ -106,25 +106,15 @@ def new_vectors(plan: Plan, base: Build | None, fresh: np.ndarray, dim: int) -> 
     return np.array([by_text[c.embed_text] for c in plan.new], dtype=np.float32).reshape(-1, dim)
 
 
-def plan_terms(plan: Plan) -> frozenset:
-    """The new build's dictionary: the union of its documents' terms (the manifest's "terms")."""
-    return frozenset().union(*(d["terms"] for d in plan.entries.values()))
-
-
-def plan_blocks(plan: Plan, previous: Blocks | None) -> Blocks:
-    """The new build's blocks, tokenized and indexed (BM25); they need the plan only, not its
-    vectors."""
-    return index_blocks(plan.chunks, plan_terms(plan), previous)
-
-
 def commit_plan(store: VectorStore, plan: Plan, base: Build | None, added: np.ndarray, manifest: dict,
-                blocks: Blocks) -> Build:
-    """Commit the new build with its blocks (plan_blocks; their BM25 vectors go in too if the
-    store keeps them); returns the committed build."""
+                previous: Blocks | None) -> tuple[Build, Blocks]:
+    """Index the new build's blocks and commit it (with their BM25 vectors if the store keeps
+    them); returns the committed build and its blocks."""
+    blocks = index_blocks(plan.chunks, frozenset(manifest["terms"]), previous)
     build = store.commit(manifest, plan.chunks, base.index if base else None, plan.removed,
                          np.array([c.id for c in plan.new], dtype=np.int64), added,
                          blocks.bm25.rows() if store.stores_sparse else None)
-    return build
+    return build, blocks
 
 
 def manifest_for(plan: Plan, model: dict, settings: dict, sources, excluded, hashes: dict[str, str]) -> dict:
@@ -140,7 +130,7 @@ def manifest_for(plan: Plan, model: dict, settings: dict, sources, excluded, has
         "files": {d["path"]: d["sha256"] for d in documents},
         "documents": documents,
         "skipped": plan.skipped,
-        "terms": sorted(plan_terms(plan)),
+        "terms": sorted(set().union(*(d["terms"] for d in documents))),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
