@@ -36,19 +36,16 @@ def _timing(module, name: str):
 
 def forget_word_caches() -> None:
     """Empty the caches that a build fills for the next one in the same process: the pinyin of
-    each word (qa.terms._pinyin, qa.pinyin's syllables and characters) and the tokenizers with a
-    build's terms (qa.index.blocks.tokenizer_for). Without this, the best of several repeats, or
+    each word (qa.terms.clear_caches, which empties qa.pinyin's too) and the tokenizers with a
+    build's terms (qa.index.blocks.clear_tokenizers). Without this, the best of several repeats, or
     any build after another QA over the same text (run.py's latency stage builds the article
     first), reports a build cheaper than a first one. jieba's dictionary, OpenCC's table and the
     encoder stay loaded: each process loads them once, whatever it builds."""
-    from qa import pinyin, terms
+    from qa import terms
     from qa.index import blocks
 
-    terms._pinyin.cache_clear()
-    pinyin._syllables.clear()
-    pinyin._chars.clear()
-    with blocks._tokenizers_lock:
-        blocks._tokenizers.clear()
+    terms.clear_caches()
+    blocks.clear_tokenizers()
 
 
 def run_build(sources: list[Path], label: str, index_root: Path, repeats: int = 1):

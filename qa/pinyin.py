@@ -41,6 +41,12 @@ def _char(ch: str) -> str:
     return out
 
 
+def clear_caches() -> None:
+    """Forget the syllables and characters spelled so far (the next words are spelled afresh)."""
+    _syllables.clear()
+    _chars.clear()
+
+
 def toneless_pinyin(word: str) -> str:
     """The syllables of a word of Chinese characters, joined ("新江湾" -> "xinjiangwan"); a
     character without a reading stands for itself.

@@ -4,9 +4,11 @@ Segmenting the corpus is the largest part of a build's own time. jieba builds a 
 ends per character (get_DAG), looks each of those words up again to score it (calc, a tuple per
 candidate fed to max), and hands every word up through three nested generators. `Segmenter`
 scores each candidate word as it finds it, in one backward pass, and collects words in lists;
-the arithmetic, the order of its operations and the tie rule are jieba's, and the HMM
-(jieba.finalseg), the dictionary and every other mode are jieba's own, so the cuts are identical
-(tests compare them with jieba's on real text).
+the arithmetic, the order of its operations and the tie rule are jieba's, and the dictionary
+and every other mode are jieba's own, so the cuts are identical (tests compare them with jieba's
+on real text). The HMM that guesses words in runs of single characters (jieba.finalseg's Viterbi
+and cut) is written the same way (`hmm_cut`), over finalseg's own probability tables and
+force-split words.
 """
 
 from __future__ import annotations
@@ -19,6 +21,99 @@ from jieba import finalseg, re_han_default, re_skip_default, strdecode
 
 #: jieba's re_eng ([a-zA-Z0-9]) for one character: single Latin letters and digits are joined
 _LATIN = frozenset(string.ascii_letters + string.digits)
+
+# jieba.finalseg's model: start, transition and emission log-probabilities of the states B(egin),
+# M(iddle), E(nd) of a word and S(ingle character); MIN_FLOAT stands for an impossible one.
+_MIN = finalseg.MIN_FLOAT
+_START = [finalseg.start_P[y] for y in "BMES"]
+_EMIT = [finalseg.emit_P[y] for y in "BMES"]
+# the transitions Viterbi considers (finalseg.PrevStatus): B after E or S, M after M or B,
+# E after B or M, S after S or E
+_T_EB, _T_SB = finalseg.trans_P["E"].get("B", _MIN), finalseg.trans_P["S"].get("B", _MIN)
+_T_MM, _T_BM = finalseg.trans_P["M"].get("M", _MIN), finalseg.trans_P["B"].get("M", _MIN)
+_T_BE, _T_ME = finalseg.trans_P["B"].get("E", _MIN), finalseg.trans_P["M"].get("E", _MIN)
+_T_SS, _T_ES = finalseg.trans_P["S"].get("S", _MIN), finalseg.trans_P["E"].get("S", _MIN)
+
+
+#: each character's emission log-probabilities in the states B, M, E, S (MIN_FLOAT where a
+#: state's table lacks it), one look-up instead of four
+_EMITS = {c: tuple(e.get(c, _MIN) for e in _EMIT) for c in set().union(*_EMIT)}
+_NO_EMIT = (_MIN, _MIN, _MIN, _MIN)
+
+
+def _hmm_states(run: str) -> str:
+    """finalseg.viterbi(run, "BMES", ...)'s path, one state letter per character.
+
+    The same sums in the same order as finalseg's (previous score + transition + emission), and
+    its tie rule: it takes max over (score, state) tuples, so of equal scores the later letter
+    wins (S over E, M over B), which matters since an unknown character scores MIN_FLOAT and
+    sums of MIN_FLOAT tie often. Each state's best path so far is kept as a string.
+    """
+    get = _EMITS.get
+    eb, em, ee, es = get(run[0], _NO_EMIT)
+    b, m, e, s = _START[0] + eb, _START[1] + em, _START[2] + ee, _START[3] + es
+    path_b, path_m, path_e, path_s = "B", "M", "E", "S"
+    for i in range(1, len(run)):
+        eb, em, ee, es = get(run[i], _NO_EMIT)
+        x, y = e + _T_EB + eb, s + _T_SB + eb
+        if y >= x:
+            nb, new_b = y, path_s + "B"
+        else:
+            nb, new_b = x, path_e + "B"
+        x, y = m + _T_MM + em, b + _T_BM + em
+        if x >= y:
+            nm, new_m = x, path_m + "M"
+        else:
+            nm, new_m = y, path_b + "M"
+        x, y = b + _T_BE + ee, m + _T_ME + ee
+        if y >= x:
+            ne, new_e = y, path_m + "E"
+        else:
+            ne, new_e = x, path_b + "E"
+        x, y = s + _T_SS + es, e + _T_ES + es
+        if x >= y:
+            ns, new_s = x, path_s + "S"
+        else:
+            ns, new_s = y, path_e + "S"
+        b, m, e, s = nb, nm, ne, ns
+        path_b, path_m, path_e, path_s = new_b, new_m, new_e, new_s
+    return path_s if s >= e else path_e
+
+
+_RE_HAN_HMM, _RE_SKIP_HMM = finalseg.re_han, finalseg.re_skip
+
+
+def hmm_cut(sentence: str, out: list[str]) -> None:
+    """Append list(jieba.finalseg.cut(sentence)) to out: the HMM's words of each run of Chinese
+    characters (a force-split word as its characters), other runs split as finalseg does."""
+    force_split = finalseg.Force_Split_Words  # jieba adds to this set (add_word with freq 0)
+    for blk in _RE_HAN_HMM.split(sentence):
+        if not blk:
+            continue
+        if not _RE_HAN_HMM.match(blk):
+            out.extend(x for x in _RE_SKIP_HMM.split(blk) if x)
+            continue
+        begin = nexti = 0
+        words = []
+        for i, pos in enumerate(_hmm_states(blk)):
+            if pos == "B":
+                begin = i
+            elif pos == "E":
+                words.append(blk[begin:i + 1])
+                nexti = i + 1
+            elif pos == "S":
+                words.append(blk[i])
+                nexti = i + 1
+        if nexti < len(blk):
+            words.append(blk[nexti:])
+        if force_split:
+            for w in words:
+                if w in force_split:
+                    out.extend(w)
+                else:
+                    out.append(w)
+        else:
+            out.extend(words)
 
 
 class Segmenter(jieba.Tokenizer):
@@ -97,7 +192,7 @@ class Segmenter(jieba.Tokenizer):
         if len(buf) == 1:
             out.append(buf)
         elif not freq.get(buf):
-            out.extend(finalseg.cut(buf))
+            hmm_cut(buf, out)
         else:
             out.extend(buf)
 

@@ -154,6 +154,15 @@ def _pinyin(word: str) -> str:
     return PINYIN_MARK + toneless_pinyin(word)
 
 
+def clear_caches() -> None:
+    """Forget the pinyin of the words seen so far, here and in qa.pinyin (a benchmark times a
+    build as a first one; the tokens do not depend on it)."""
+    from . import pinyin
+
+    _pinyin.cache_clear()
+    pinyin.clear_caches()
+
+
 def romanized_runs(text: str, longest: int = 3) -> list[str]:
     """Pinyin-token candidates of a Latin-script question: each run of 1-3 consecutive words
     joined ("gu jun" -> ~gujun), since pinyin names are written as one word or as syllables."""
@@ -311,7 +320,10 @@ class Tokenizer:
 
     def tokens(self, text: str) -> list[str]:
         """Search tokens of a passage: words, bigrams and the pinyin of its Chinese words (in
-        this order; the pinyin is of the words only, as no bigram is a Chinese word)."""
+        this order; the pinyin is of the words only, as no bigram is a Chinese word). The same
+        tokens as words() plus the pinyin, but the words are picked for pinyin before the
+        bigrams join them: filtering words + bigrams took 0.16 s instead of 0.065 s on the
+        first 120 articles of CMRC and of DRCD."""
         norm = normalize(text)
         out = self._search_words(norm)
         pinyin = pinyin_tokens([w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)])

@@ -121,13 +121,13 @@ def test_growth_worker_runs_one_small_size(qa_builtin, tmp_path):
 
 def test_build_benchmark_forgets_word_caches_between_builds():
     from benchmarks.build import forget_word_caches
-    from qa import terms
+    from qa import pinyin, terms
     from qa.index.blocks import tokenizer_for
 
     terms.pinyin_tokens(["青枫里", "梧桐巷"])
     tokenizer = tokenizer_for(frozenset({"青枫里"}))
-    assert terms._pinyin.cache_info().currsize >= 2
+    assert terms._pinyin.cache_info().currsize >= 2 and pinyin._chars and pinyin._syllables
     forget_word_caches()
-    assert terms._pinyin.cache_info().currsize == 0
+    assert terms._pinyin.cache_info().currsize == 0 and not pinyin._chars and not pinyin._syllables
     assert tokenizer_for(frozenset({"青枫里"})) is not tokenizer
     assert terms.pinyin_tokens(["青枫里"]) == [terms.PINYIN_MARK + "qingfengli"]

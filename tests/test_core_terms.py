@@ -150,3 +150,85 @@ def test_segmenter_cuts_as_jieba_does():
                 assert list(ours.cut_for_search(text, HMM=hmm)) == list(theirs.cut_for_search(text, HMM=hmm))
                 assert ours.lcut(text, HMM=hmm) == theirs.lcut(text, HMM=hmm)
     assert "青枫里" in Tokenizer(["青枫里"]).cut_plain(TEXTS[1])
+
+
+def _real_paragraphs(per_set: int = 150) -> list[str]:
+    """The built-in article's lines, plus the first paragraphs of the public CMRC and DRCD sets
+    when they are beside the project (read, not copied), as they come and as the index
+    normalises them (DRCD's Traditional folded to Simplified)."""
+    import json
+    from pathlib import Path
+
+    from qa.config import BUILTIN_CORPUS
+    from qa.terms import normalize
+
+    texts = [line for line in BUILTIN_CORPUS.read_text(encoding="utf-8").splitlines() if line]
+    ext = Path(__file__).resolve().parents[2] / "shared" / "eval" / "ext"
+    for name in ("cmrc2018_trial.json", "drcd_test.json"):
+        if (ext / name).exists():
+            data = json.loads((ext / name).read_text(encoding="utf-8"))["data"]
+            texts += [p["context"] for a in data for p in a["paragraphs"]][:per_set]
+    return texts + [normalize(t) for t in texts]
+
+
+# Runs the HMM gets: Latin letters, digits, decimals and percentages inside Chinese, finalseg's
+# other characters (+#&._-), characters outside its tables (Traditional, Extension A, kana).
+MIXED = ["iPhone11售价5499元同比增长3.5%的A股", "张三李四王五赵六abc+def#g&h_i-j.k", "臺灣鐵路管理局",
+         "㐀㐁㐂龘靐", "ひらがな混じり漢字", "某某某某某某某某", "5G基站C919大飞机", "3.14%x2.5",
+         # rare characters: scores tie at MIN_FLOAT sums, and each of finalseg's tie rules
+         # (B after S over E, M after M over B, E after M over B, S after S over E) decides one
+         "乩醐丟婨", "倷靂丕懨", "彡丈苠", "岊仃嬿"]
+
+
+def test_hmm_cut_is_jiebas_finalseg_cut():
+    from jieba import finalseg
+
+    from qa.segment import hmm_cut
+
+    texts = _real_paragraphs() + MIXED
+    cut = 0
+    for text in texts:
+        out = []
+        hmm_cut(text, out)
+        assert out == list(finalseg.cut(text)), text
+        cut += len(out)
+    assert cut > 1000
+    # force-split words (jieba adds one for add_word(word, freq=0)) come out as characters
+    guessed = []
+    hmm_cut(texts[0], guessed)
+    words = sorted({w for w in guessed if len(w) > 1 and "\u4e00" <= w[0] <= "\u9fff"})[:3]
+    assert words
+    saved = set(finalseg.Force_Split_Words)
+    try:
+        finalseg.Force_Split_Words.update(words)
+        for text in texts[:40] + MIXED:
+            out = []
+            hmm_cut(text, out)
+            assert out == list(finalseg.cut(text)), text
+        out = []
+        hmm_cut(texts[0], out)
+        assert not set(words) & set(out)
+    finally:
+        finalseg.Force_Split_Words.clear()
+        finalseg.Force_Split_Words.update(saved)
+
+
+def test_segmenter_cuts_real_text_as_jieba_does():
+    """Precise mode with HMM sends runs of single characters to the HMM (hmm_cut): the same
+    words as jieba's own cut, with and without a corpus term, on real paragraphs."""
+    import jieba
+
+    from qa.segment import Segmenter
+    from qa.terms import _base_dictionary
+
+    base = _base_dictionary()
+    texts = _real_paragraphs(60) + MIXED
+    for term in (None, "青枫里"):
+        ours, theirs = Segmenter(), jieba.Tokenizer()
+        for t in (ours, theirs):
+            t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
+            if term:
+                t.add_word(term, freq=50000)
+        for text in texts:
+            assert ours.search_list(text) == list(theirs.cut_for_search(text)), text
+            assert ours.cut_list(text) == theirs.lcut(text), text

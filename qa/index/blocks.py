@@ -78,6 +78,12 @@ _tokenizers: dict[frozenset, Tokenizer] = {}
 _tokenizers_lock = threading.Lock()
 
 
+def clear_tokenizers() -> None:
+    """Forget the tokenizers kept for later engines (the next one with given terms is built again)."""
+    with _tokenizers_lock:
+        _tokenizers.clear()
+
+
 def tokenizer_for(terms: frozenset) -> Tokenizer:
     """A Tokenizer with these terms, shared by engines with the same dictionary (building one
     loads jieba's dictionary, about 1-2 s); the last few are kept."""
