@@ -130,21 +130,28 @@ def test_passages_never_repeat_a_sentence(qa_builtin):
                 seen.add(key)
 
 
-def test_segmenter_cuts_as_jieba_does():
+def _segmenter_pairs():
+    """(our Segmenter, jieba's Tokenizer) on the same base dictionary: as it is, then with one
+    corpus term added to both."""
     import jieba
 
     from qa.segment import Segmenter
     from qa.terms import _base_dictionary
 
     base = _base_dictionary()
-    texts = TEXTS + ["2019年，iPhone 11 售价5499元；“三驾马车”拉动经济增长。",
-                     "㐀㐁 abc_d 上海浦东新区张江高科技园区"]
     for term in (None, "青枫里"):
         ours, theirs = Segmenter(), jieba.Tokenizer()
         for t in (ours, theirs):
             t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
             if term:
                 t.add_word(term, freq=50000)
+        yield ours, theirs
+
+
+def test_segmenter_cuts_as_jieba_does():
+    texts = TEXTS + ["2019年，iPhone 11 售价5499元；“三驾马车”拉动经济增长。",
+                     "㐀㐁 abc_d 上海浦东新区张江高科技园区"]
+    for ours, theirs in _segmenter_pairs():
         for text in texts:
             for hmm in (True, False):
                 assert list(ours.cut_for_search(text, HMM=hmm)) == list(theirs.cut_for_search(text, HMM=hmm))
@@ -216,19 +223,8 @@ def test_hmm_cut_is_jiebas_finalseg_cut():
 def test_segmenter_cuts_real_text_as_jieba_does():
     """Precise mode with HMM sends runs of single characters to the HMM (hmm_cut): the same
     words as jieba's own cut, with and without a corpus term, on real paragraphs."""
-    import jieba
-
-    from qa.segment import Segmenter
-    from qa.terms import _base_dictionary
-
-    base = _base_dictionary()
     texts = _real_paragraphs(60) + MIXED
-    for term in (None, "青枫里"):
-        ours, theirs = Segmenter(), jieba.Tokenizer()
-        for t in (ours, theirs):
-            t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
-            if term:
-                t.add_word(term, freq=50000)
+    for ours, theirs in _segmenter_pairs():
         for text in texts:
             assert ours.search_list(text) == list(theirs.cut_for_search(text)), text
             assert ours.cut_list(text) == theirs.lcut(text), text
