@@ -37,6 +37,9 @@ class Config:
     # Block ranking: see retrieve.block_scores for why BM25 is max-normalised and the cosine raw.
     sparse_weight: float = 1.0
     dense_weight: float = 0.5
+    # A question in another script than the corpus (English about a Chinese text) reaches BM25
+    # only through dictionary translations, so its cosine weighs more (retrieve.Retriever.search).
+    cross_lingual_dense_weight: float = 3.0
     # No-answer: a hit is "found" when its confidence reaches this value.
     min_confidence: float = 0.4
 

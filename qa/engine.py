@@ -150,8 +150,9 @@ class QA:
         query_vector = self.encode_query(text)
         english = english_terms(text)  # its English words, if any, with their translations
         tokens = active.blocks.tokenizer.query_tokens(text)
-        scored, coverage, top_cos = retriever.search_distinct(query_vector, tokens, k, english)
-        conf = confidence(top_cos, coverage, retriever.is_cross_lingual(text))
+        cross = retriever.is_cross_lingual(text)
+        scored, coverage, top_cos = retriever.search_distinct(query_vector, tokens, k, english, cross)
+        conf = confidence(top_cos, coverage, cross)
         hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, active.places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))
                 for n, s in enumerate(scored)]
@@ -362,7 +363,8 @@ class QA:
             blocks = index_blocks(build.chunks, frozenset(build.manifest.get("terms", ())),
                                   self._active.blocks if self._active else None)
         retriever = Retriever(build.chunks, build.index, blocks, self.config.sparse_weight,
-                              self.config.dense_weight, self.config.max_chars)
+                              self.config.dense_weight, self.config.max_chars,
+                              self.config.cross_lingual_dense_weight)
         places = {d["path"]: d for d in build.manifest.get("documents", [])}
         self._active = Active(build=build, blocks=blocks, retriever=retriever, places=places)
 

@@ -43,7 +43,7 @@ class Retriever:
     """
 
     def __init__(self, chunks, index, blocks, sparse_weight: float, dense_weight: float,
-                 max_chars: int = 310):
+                 max_chars: int = 310, cross_lingual_dense_weight: float | None = None):
         self.chunks = list(chunks)
         ids = np.fromiter((c.id for c in self.chunks), dtype=np.int64, count=len(self.chunks))
         self.ids = ids
@@ -53,6 +53,8 @@ class Retriever:
         self.sparse: SparseIndex = blocks.bm25
         self.sparse_weight = sparse_weight
         self.dense_weight = dense_weight
+        self.cross_lingual_dense_weight = dense_weight if cross_lingual_dense_weight is None \
+            else cross_lingual_dense_weight
         self.max_chars = max_chars
         self.sentence_words = list(blocks.sentence_words)
         self.context_words = list(blocks.context_words)
@@ -84,7 +86,8 @@ class Retriever:
         scores, ids = self.index.search_dense(query_vector, DENSE_CANDIDATES)
         return self._order[np.searchsorted(self._sorted_ids, ids)], scores.astype(np.float32)
 
-    def ranked_blocks(self, query_vector: np.ndarray, tokens: list[str], limit: int, english=None):
+    def ranked_blocks(self, query_vector: np.ndarray, tokens: list[str], limit: int, english=None,
+                      cross_lingual: bool = False):
         """The best `limit` blocks, best first, with what ranked them.
 
         Only candidates are scored: the BM25 top SPARSE_CANDIDATES (or `limit`) and the blocks
@@ -92,6 +95,9 @@ class Retriever:
         BM25 candidates' and no sentence among the dense top, so it can only pass a candidate
         that is weak on the other side; this is a cut, not an exact bound (a test compares the
         top blocks with scoring every block under a much tighter cut).
+
+        A cross-lingual question (is_cross_lingual) weighs the cosine by cross_lingual_dense_weight:
+        its words reach the text only through dictionary translations, which often miss or mislead.
 
         Returns:
             (blocks, scores, best cosine per block, BM25 per block, coverage, best cosine overall)
@@ -109,7 +115,8 @@ class Retriever:
         sparse[known] = top_scores[np.argsort(sparse_top)]  # candidates are sorted, as union1d gives
         if not known.all():
             sparse[~known] = self.index.sparse_scores(query, candidates[~known])
-        fused = block_scores(sparse, best_cos, coverage, self.sparse_weight, self.dense_weight)
+        dense_weight = self.cross_lingual_dense_weight if cross_lingual else self.dense_weight
+        fused = block_scores(sparse, best_cos, coverage, self.sparse_weight, dense_weight)
         order = np.lexsort((candidates, -fused))[:limit]
         top_cosine = max(0.0, float(cosines.max())) if len(cosines) else 0.0
         return candidates[order], fused[order], best_cos[order], sparse[order], coverage, top_cosine
@@ -121,8 +128,8 @@ class Retriever:
         cos = self.index.vectors(ids) @ query_vector
         return np.maximum.reduceat(cos, np.cumsum(ends - starts) - (ends - starts)).astype(np.float32)
 
-    def search(self, query_vector: np.ndarray, tokens: list[str],
-               k: int, english=None) -> tuple[list[Scored], float, float]:
+    def search(self, query_vector: np.ndarray, tokens: list[str], k: int, english=None,
+               cross_lingual: bool = False) -> tuple[list[Scored], float, float]:
         """Top passages (no sentence shown twice), the question's lexical coverage, and the best
         cosine.
 
@@ -130,18 +137,19 @@ class Retriever:
         window not yet shown, valued at the block's score plus WINDOW_WEIGHT times the share of
         the block's question weight the window covers; the best offer is taken and its block
         offers its next window. So a block far ahead of the rest gives its second window before
-        a weak block gives its first.
+        a weak block gives its first. A passage's score is the value of its offer (capped by the
+        score before it, so scores never rise down the list).
         """
         if not self.chunks:
             return [], 0.0, 0.0
         blocks, fused, best_cos, sparse, coverage, top_cosine = self.ranked_blocks(
-            query_vector, tokens, max(2 * k, 8), english)
+            query_vector, tokens, max(2 * k, 8), english, cross_lingual)
         words = set(tokens)
         if english:
             words.update(self.sparse.translated(english))
         shown: set[int] = set()
         out: list[Scored] = []
-        offers: list[tuple[float, int, list[int]]] = []
+        offers: list[tuple[float, int, list[int], float]] = []  # (priority, block rank, span, value)
         weights: dict[int, dict[str, float]] = {}
 
         def offer(i: int, seen: set[int]) -> None:
@@ -153,7 +161,8 @@ class Retriever:
             found = self.passage(block, weights[block], query_vector, seen)
             if found is not None:
                 span, cover = found
-                offers.append((float(fused[i]) + WINDOW_WEIGHT * cover, i, span))
+                value = float(fused[i]) + WINDOW_WEIGHT * cover
+                offers.append((value, i, span, value))
 
         # A block's first offer is worked out only once it could win: it is worth at most its
         # score + WINDOW_WEIGHT (a cover is at most 1), and blocks come best first. It is worked
@@ -170,22 +179,25 @@ class Retriever:
             if not offers:
                 break
             best = max(range(len(offers)), key=lambda n: (offers[n][0], -offers[n][1]))
-            _, i, span = offers.pop(best)
+            _, i, span, value = offers.pop(best)
             if shown.intersection(span):  # overlaps a passage taken since it was offered
                 offer(i, shown)
                 continue
             shown.update(span)
-            out.append(Scored(self.assemble(span), float(fused[i]), float(best_cos[i]), float(sparse[i])))
+            # the score is what ordered the passage, never above the one before (the first is the
+            # top block's, taken first whatever its window's value)
+            score = min(value, out[-1].score) if out else value
+            out.append(Scored(self.assemble(span), score, float(best_cos[i]), float(sparse[i])))
             offer(i, shown)
         return out, coverage, top_cosine
 
     def search_distinct(self, query_vector: np.ndarray, tokens: list[str], k: int,
-                        english=None) -> tuple[list[Scored], float, float]:
+                        english=None, cross_lingual: bool = False) -> tuple[list[Scored], float, float]:
         """`search`, with a passage that stands word for word in several places returned once
         (the best-scored copy): asks for more until k distinct ones are found or none are left."""
         want = k
         while True:
-            scored, coverage, top_cos = self.search(query_vector, tokens, want, english)
+            scored, coverage, top_cos = self.search(query_vector, tokens, want, english, cross_lingual)
             unique, seen = [], set()
             for s in scored:
                 key = "".join(s.chunk.text.split())

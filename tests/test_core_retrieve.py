@@ -293,3 +293,32 @@ def test_scoring_only_candidate_blocks_ranks_like_scoring_every_block(qa_builtin
     blocks, fused, *_ = retriever.ranked_blocks(vector, tokens, 3)
     assert blocks.tolist() == expected.tolist()
     np.testing.assert_allclose(fused, scores[expected], rtol=1e-5)
+
+
+def test_a_cross_lingual_question_weighs_the_cosine_by_its_own_weight(qa_builtin):
+    from qa.translate import english_terms
+
+    retriever, tokenizer = qa_builtin.retriever, qa_builtin.tokenizer
+    question = "How did Yongjingyuan solve the parking problem?"
+    assert retriever.is_cross_lingual(question) and not retriever.is_cross_lingual("停车难题怎么解决")
+    assert retriever.cross_lingual_dense_weight > retriever.dense_weight
+    vector, tokens, english = qa_builtin.encode_query(question), tokenizer.query_tokens(question), \
+        english_terms(question)
+    plain = retriever.ranked_blocks(vector, tokens, 8, english)
+    cross = retriever.ranked_blocks(vector, tokens, 8, english, cross_lingual=True)
+    # the lexical part of a block's score is the same; only the cosine's weight differs
+    lexical = [{int(b): f - w * c for b, f, c in zip(blocks, fused, cos, strict=True)}
+               for (blocks, fused, cos, *_), w in ((plain, retriever.dense_weight),
+                                                   (cross, retriever.cross_lingual_dense_weight))]
+    common = lexical[0].keys() & lexical[1].keys()
+    assert common
+    for block in common:
+        assert lexical[0][block] == pytest.approx(lexical[1][block], abs=1e-5)
+    # a Chinese question about the Chinese text is ranked as before, whatever the cross weight
+    before = qa_builtin.ask("雍景苑的停车难题是怎么解决的？", k=3)
+    saved = retriever.cross_lingual_dense_weight
+    retriever.cross_lingual_dense_weight = 100.0
+    try:
+        assert qa_builtin.ask("雍景苑的停车难题是怎么解决的？", k=3) == before
+    finally:
+        retriever.cross_lingual_dense_weight = saved
