@@ -42,6 +42,10 @@ class Config:
     cross_lingual_dense_weight: float = 3.0
     # No-answer: a hit is "found" when its confidence reaches this value.
     min_confidence: float = 0.4
+    # No-answer: the best passage must hold the kind of answer asked (a number for 多少, a date for
+    # 哪一年) and the question name no place or organisation the knowledge base never mentions
+    # (qa.answerable); otherwise the answer keeps answerable.UNANSWERED_SHARE of its confidence.
+    answer_checks: bool = True
 
     def index_settings(self) -> dict:
         """The fields that, when changed, make a stored index stale."""

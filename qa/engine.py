@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import Answer, Hit, citation_for
+from .answerable import UNANSWERED_SHARE, names, unanswered_reason
 from .chunk import Chunk
 from .config import BUILTIN_CORPUS, MAX_K, Config, config_from_env, default_index_dir
 from .errors import IndexCorruptError, ReadOnlyIndexError
@@ -153,6 +154,10 @@ class QA:
         cross = retriever.is_cross_lingual(text)
         scored, coverage, top_cos = retriever.search_distinct(query_vector, tokens, k, english, cross)
         conf = confidence(top_cos, coverage, cross)
+        if scored and self.config.answer_checks:
+            unknown = [w for w in names(tokens) if not retriever.sparse.mentions(w)]
+            if unanswered_reason(text, scored[0].chunk.text, unknown) is not None:
+                conf *= UNANSWERED_SHARE
         hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, active.places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))
                 for n, s in enumerate(scored)]

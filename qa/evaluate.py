@@ -10,7 +10,8 @@ SQuAD format (CMRC 2018, DRCD, or your own annotated documents): every article b
 file ("# title", then each paragraph on one line followed by a blank line) of a knowledge base
 built in a temporary folder; each question is right when a passage contains one of its gold
 answers (NFKC, whitespace removed). Reported: hit@1, hit@3, para@1 (the top passage cites the
-gold paragraph's line of the gold file), the top passage's mean length, query p50 and build time.
+gold paragraph's line of the gold file), the top passage's mean length, the share of questions
+accepted as answered (found), query p50 and build time.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ def evaluate_squad(files, k: int = 3, model: str | None = None, limit: int | Non
         top = answer.hits[0] if answer.hits else None
         para = top is not None and Path(top.citation.path).name == q["file"] and any(
             a <= q["line"] <= b for a, b in top.citation.lines)
-        results.append((q["set"], bool(ok and ok[0]), any(ok), para, len(top.text) if top else None))
+        results.append((q["set"], bool(ok and ok[0]), any(ok), para, len(top.text) if top else None,
+                        answer.found))
         if not (ok and ok[0]) and len(misses) < 40:
             misses.append({"question": q["question"], "answers": q["answers"],
                            "top": top.text[:80] if top else None})
@@ -219,23 +221,25 @@ def evaluate_squad(files, k: int = 3, model: str | None = None, limit: int | Non
 
 
 def _squad_metrics(results) -> dict:
-    """hit@1, hit@3, para@1 and the top passage's mean length of (set, hit1, hit3, para, chars) rows."""
+    """hit@1, hit@3, para@1, the top passage's mean length and the share accepted (found) of
+    (set, hit1, hit3, para, chars, found) rows."""
     n = len(results)
     lengths = [r[4] for r in results if r[4] is not None]
     return {"n": n, "hit@1": round(sum(r[1] for r in results) / n, 4) if n else 0.0,
             "hit@3": round(sum(r[2] for r in results) / n, 4) if n else 0.0,
             "para@1": round(sum(r[3] for r in results) / n, 4) if n else 0.0,
-            "top_chars_mean": round(statistics.mean(lengths), 1) if lengths else 0.0}
+            "top_chars_mean": round(statistics.mean(lengths), 1) if lengths else 0.0,
+            "accepted": round(sum(r[5] for r in results) / n, 4) if n else 0.0}
 
 
 def format_squad_report(report: dict) -> str:
     def line(label: str, m: dict) -> str:
         return (f"{label:<24}{m['n']:>6}{m['hit@1']:>8.4f}{m['hit@3']:>8.4f}{m['para@1']:>8.4f}"
-                f"{m['top_chars_mean']:>8.0f}")
+                f"{m['top_chars_mean']:>8.0f}{m['accepted']:>10.4f}")
 
     rows = [f"{' + '.join(report['files'])}: {report['documents']} documents, {report['paragraphs']} "
             f"paragraphs; query p50 {report['query_p50_ms']:.2f} ms, build {report['build_s']:.1f} s",
-            f"{'set':<24}{'n':>6}{'hit@1':>8}{'hit@3':>8}{'para@1':>8}{'chars':>8}"]
+            f"{'set':<24}{'n':>6}{'hit@1':>8}{'hit@3':>8}{'para@1':>8}{'chars':>8}{'accepted':>10}"]
     rows += [line(name, m) for name, m in report.get("by_file", {}).items()]
     rows.append(line("all", report))
     return "\n".join(rows)

@@ -131,3 +131,12 @@ def test_build_benchmark_forgets_word_caches_between_builds():
     assert terms._pinyin.cache_info().currsize == 0 and not pinyin._chars and not pinyin._syllables
     assert tokenizer_for(frozenset({"青枫里"})) is not tokenizer
     assert terms.pinyin_tokens(["青枫里"]) == [terms.PINYIN_MARK + "qingfengli"]
+
+
+def test_answerable_benchmark_counts_found_and_not_found(qa_builtin):
+    from benchmarks.answerable import judge
+
+    inside = [{"question": "雍景苑的停车难题是怎么解决的？"}, {"question": "新江湾城是上海的第几个街道？"}]
+    outside = [{"question": "江湾国际公寓一共有多少户居民？"}, {"question": "今天上海天气怎么样？"}]
+    assert judge(qa_builtin, inside, outside) == {"answerable": 2, "accepted": 1.0,
+                                                   "unanswerable": 2, "rejected": 1.0}

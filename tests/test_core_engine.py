@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa import QA, Answer, Citation, Config, Hit, QuestionError
+from qa.answerable import UNANSWERED_SHARE
 from qa.chunk import split_sentences
 from qa.config import BUILTIN_CORPUS, FORMAT_VERSION, MAX_QUESTION_CHARS
 from qa.index import embed
@@ -435,3 +436,25 @@ def test_index_turns_approximate_when_updates_grow_it_and_back_without_embedding
 def test_english_question_finds_the_passage_with_the_translated_words(qa_builtin):
     answer = qa_builtin.ask("When was the seminar held?", k=3)
     assert "研讨会" in answer.hits[0].text and answer.found
+
+
+# ----- answer checks (qa.answerable) -----
+
+def test_a_question_for_a_fact_the_knowledge_base_lacks_is_not_found(small_qa):
+    # each pair: the same frame, answered by the text or asking what it never gives
+    assert small_qa.ask("桂花苑小区有多少个地下车位？").found
+    lacking = small_qa.ask("桂花苑小区一共有多少户居民？")
+    assert not lacking.found and lacking.hits  # the closest passages are still given
+    assert small_qa.ask("桂花树在几月开花？").found
+    assert not small_qa.ask("桂花苑小区是哪一年建成的？").found
+    assert small_qa.ask("桂花苑小区的访客车辆在哪里登记？").found
+    assert not small_qa.ask("深圳的小区访客车辆在哪里登记？").found
+
+
+def test_the_checks_can_be_turned_off(small_qa, corpus, tmp_path):
+    lacking = "桂花苑小区一共有多少户居民？"
+    plain = QA(sources=[corpus], index_dir=tmp_path / "index", config=Config(answer_checks=False))
+    off, on = plain.ask(lacking), small_qa.ask(lacking)
+    assert off.found and not on.found
+    assert on.confidence == pytest.approx(off.confidence * UNANSWERED_SHARE, abs=1e-3)
+    assert [h.text for h in on.hits] == [h.text for h in off.hits]

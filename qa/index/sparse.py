@@ -138,6 +138,10 @@ class SparseIndex:
         """Search words of the Chinese translations of a question's English words."""
         return [t for _, chinese in english for t in self.tokenizer.translation_tokens(chinese)]
 
+    def mentions(self, word: str) -> bool:
+        """Whether the corpus holds the word: as a token, or character pair by character pair."""
+        return word in self.vocab or self._pairs_in_vocab(word)
+
     def coverage(self, tokens: list[str], english=None) -> float:
         """Share of the question's specific words that occur in the corpus, in [0, 1].
 
@@ -169,7 +173,7 @@ class SparseIndex:
         for w in words:
             specificity = self._specificity(w)
             weight_sum += specificity
-            if w in self.vocab or self._pairs_in_vocab(w):
+            if self.mentions(w):
                 found += specificity
         for word, chinese in english or ():
             spelled = any(word.replace(" ", "") in r for r in romanized)

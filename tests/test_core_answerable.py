@@ -1,0 +1,83 @@
+"""qa.answerable: the kind of answer a question asks for, whether a passage gives it, and names the
+knowledge base never mentions (what QA.ask makes of them: tests/test_core_engine.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answerable import AnswerKind, asked_kind, gives, names, unanswered_reason
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("江湾国际公寓小区一共有多少户居民？", AnswerKind("count", "户")),
+    ("新江湾城街道总面积是多少平方公里？", AnswerKind("count", "平方公里")),
+    ("顾骏教授的调研团队一共有几个人？", AnswerKind("count")),  # 个 is generic: any number
+    ("韓國的坦克數量有超過幾百輛？", AnswerKind("count")),  # Traditional, folded; 百 is a magnitude
+    ("How many parking spaces are there?", AnswerKind("count")),
+    ("杜娟副书记是哪一年调到新江湾城街道的？", AnswerKind("year")),
+    ("研讨会是哪天举行的？", AnswerKind("date")),
+    ("长宗我部家何时成为丰臣家的从属势力？", AnswerKind("time")),
+    ("When did the seminar take place?", AnswerKind("time")),
+    ("物业费每平米每月多少钱？", AnswerKind("price")),
+    ("解锁要交多少罚款？", AnswerKind("price")),
+    ("街道办事处的办公电话是多少？", AnswerKind("phone")),
+    ("党建工作站设在哪个地址？", AnswerKind("address")),
+])
+def test_the_kind_of_answer_asked(question, kind):
+    assert asked_kind(question) == kind
+
+
+@pytest.mark.parametrize("question", [
+    "党建引领需要协同哪几种机制？",  # which ones, not how many
+    "几年前雍景苑碰到过啥管理上的麻烦？",  # some years ago
+    "好几次把外国人当成新闻的报纸叫什么？",  # several times
+    "物理光學比幾何光學更接近什麼？",  # 几何: geometry
+    "带领几个同伙建立了哪个国家？",  # the count is said in passing: it asks 哪个
+    "What principle guided the Party when it backed the new rules?",  # when: a conjunction here
+    "什么是三驾马车？",
+])
+def test_questions_that_ask_for_no_particular_kind(question):
+    assert asked_kind(question) is None
+
+
+def test_a_count_needs_a_number_in_its_unit_and_a_date_counts_nothing():
+    households = AnswerKind("count", "户")
+    assert gives(households, "小区有多少户？", "小区共有三百二十户居民。")
+    assert gives(households, "小区有多少户？", "小区共有1,200多户居民。")
+    assert not gives(households, "小区有多少户？", "小区共有三个出入口。")
+    anything = AnswerKind("count")
+    assert gives(anything, "团队有几个人？", "团队由五名教授组成。")
+    assert gives(anything, "团队有几个人？", "团队共12人。")
+    assert not gives(anything, "团队有几个人？", "2018年4月29日，团队开始调研。")
+    assert gives(anything, "须经多少业主同意？", "须经三分之二以上业主同意。")
+    assert gives(anything, "须经多少业主同意？", "须经过半数业主同意。")
+    assert gives(AnswerKind("count", "米"), "全长是多少米？", "全长通常只有2cm。")  # a Latin unit
+
+
+def test_what_the_question_itself_says_is_no_answer():
+    year = AnswerKind("year")
+    assert not gives(year, "2018年以后，他是哪一年调来的？", "2018年以后，他一直在街道工作。")
+    assert gives(year, "2018年以后，他是哪一年调来的？", "2018年以后，他于2020年调来。")
+    assert not gives(year, "研讨会是哪一年举行的？", "研讨会于4月29日举行。")  # a day is no year
+    assert gives(AnswerKind("date"), "研讨会是哪天举行的？", "研讨会于4月29日举行。")
+    assert gives(AnswerKind("time"), "何时成为从属势力？", "四国征伐后成为丰臣家的从属势力。")
+    assert asked_kind("图书室几点开门？") == AnswerKind("time")
+    assert gives(AnswerKind("time"), "图书室几点开门？", "图书室每天上午九点开门。")
+    assert gives(AnswerKind("time"), "几点开门？", "开放时间 8:30 至 17:00。")
+    assert gives(AnswerKind("date"), "哪天闭馆？", "每周一闭馆。")
+
+
+def test_prices_phones_and_addresses():
+    assert gives(AnswerKind("price"), "充电每度多少钱？", "每度电收费一元五角。")
+    assert not gives(AnswerKind("price"), "充电每度多少钱？", "小区设有二十个充电桩。")
+    assert gives(AnswerKind("phone"), "电话是多少？", "请致电 021-6543 2100 预约。")
+    assert not gives(AnswerKind("phone"), "电话是多少？", "请在工作日预约。")
+    assert gives(AnswerKind("address"), "设在哪个地址？", "工作站设在政悦路318号。")
+
+
+def test_names_are_dictionary_places_and_organisations():
+    assert names(["深圳", "小区", "业委会", "清华大学", "#深圳", "~shenzhen"]) == ["深圳", "清华大学"]
+    assert unanswered_reason("深圳的小区怎么停车？", "小区停车……", ["深圳"]) == \
+        "the knowledge base never mentions 深圳"
+    assert unanswered_reason("小区有多少户？", "小区共有三百户。", []) is None
+    assert "count" in unanswered_reason("小区有多少户？", "小区绿化很好。", [])
