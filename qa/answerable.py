@@ -66,10 +66,11 @@ _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?
 
 # ----- what a passage gives -----
 #: Any count: digits that are not a date (2018年, 4月29日 count nothing), a Chinese numeral with a
-#: unit other than a year or month, or a share (60%, 三分之二, 过半数).
+#: unit other than a year or month (not 一个, 一种…: mostly "a", not a count), or a share (60%,
+#: 三分之二, 过半数).
 _COUNT_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月"))))
 _ANY_NUMBER = re.compile(rf"(?<![0-9])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年月日号])"
-                         rf"|[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]|[{_NUMERALS}]+分之|半数|过半|一半|多数")
+                         rf"|(?!一[个种位名])[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]|[{_NUMERALS}]+分之|半数|过半|一半|多数")
 _YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪")
 _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{1,3}\s*[月日号]"
                    r"|(?:星期|礼拜|周)[一二三四五六日天]|每天|每日|工作日|周末|节假日")
@@ -78,7 +79,8 @@ _TIME = re.compile(_DATE.pattern + r"|[0-9]{1,2}\s*[:：]\s*[0-9]{2}"
                    r"|当时|如今|现在|目前|[春夏秋冬]")
 _PRICE = re.compile(rf"{_NUMBER}\s*(?:多|余)?\s*[万千百亿]?\s*(?:元|块|角|美元|港元|英镑|欧元)|免费|不收费")
 _PHONE = re.compile(r"[0-9][0-9\- ]{5,}[0-9]")
-_ADDRESS = re.compile(r"[0-9一二三四五六七八九十百]+\s*[号弄幢栋室]|路|街|弄|巷|大厦|广场|大楼")
+_ADDRESS = re.compile(r"[0-9一二三四五六七八九十百]+\s*[号弄幢栋室]|[路街巷](?![道区坊上口头])"  # not 街道
+                      r"|大厦|广场|大楼")
 
 #: Share of its confidence an answer keeps when unanswered_reason gives a reason: at most 0.3, below
 #: the default Config.min_confidence (0.4), so it is not found.

@@ -73,6 +73,8 @@ def test_prices_phones_and_addresses():
     assert gives(AnswerKind("phone"), "电话是多少？", "请致电 021-6543 2100 预约。")
     assert not gives(AnswerKind("phone"), "电话是多少？", "请在工作日预约。")
     assert gives(AnswerKind("address"), "设在哪个地址？", "工作站设在政悦路318号。")
+    assert not gives(AnswerKind("address"), "设在哪个地址？", "工作站由街道党工委设立。")
+    assert not gives(AnswerKind("count"), "团队有几个人？", "团队提出了一个新的办法。")  # 一个: "a"
 
 
 def test_names_are_dictionary_places_and_organisations():
