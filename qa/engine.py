@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import Answer, Hit, citation_for
-from .answerable import UNANSWERED_SHARE, names, unanswered_reason
+from .answerable import UNANSWERED_SHARE, name_tags, names, unanswered_reason
 from .chunk import Chunk
 from .config import BUILTIN_CORPUS, MAX_K, Config, config_from_env, default_index_dir
 from .errors import IndexCorruptError, ReadOnlyIndexError
@@ -371,6 +371,8 @@ class QA:
                               self.config.dense_weight, self.config.max_chars,
                               self.config.cross_lingual_dense_weight)
         places = {d["path"]: d for d in build.manifest.get("documents", [])}
+        if self.config.answer_checks:
+            name_tags()
         self._active = Active(build=build, blocks=blocks, retriever=retriever, places=places)
 
 
