@@ -9,9 +9,10 @@ reading model:
   "五名", 多少户 -> "300户"); 多少/几 alone or "how many" for some number; 哪一年/什么时候/when for
   a date or time; 多少钱/费用… for a price. The best passage must hold one that the question does not
   itself contain ("2018年" in the question is no answer to "哪一年").
-- **Names the knowledge base never mentions.** A question word that jieba's dictionary tags as a
-  place, person or organisation (深圳, 北京) and that no passage holds: the question is about
-  something else, however well its other words match.
+- **Names the knowledge base never mentions.** A question word that CC-CEDICT gives only as a
+  proper noun (深圳, 五角场, 清华大学; not 东西 or 城市) and that no passage holds: the question is
+  about something else, however well its other words match. (jieba's place and organisation tags
+  were tried first: they also mark 东西, 上路, 城市, 英雄 and rejected answerable questions.)
 
 Measured on public questions (benchmarks/answerable.py: DRCD with one paragraph of each article held
 out, CMRC with a fifth of its articles held out, both as one knowledge base): answerable questions
@@ -26,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from .terms import normalize
+from .translate import proper_nouns
 
 #: Measure words and units that may follow 多少/几; the answer then has a number with the same one.
 #: Longest first, so 平方公里 is taken before 公里 and 米.
@@ -85,10 +87,6 @@ _ADDRESS = re.compile(r"[0-9一二三四五六七八九十百]+\s*[号弄幢栋�
 #: Share of its confidence an answer keeps when unanswered_reason gives a reason: at most 0.3, below
 #: the default Config.min_confidence (0.4), so it is not found.
 UNANSWERED_SHARE = 0.3
-
-#: jieba dictionary tags of names: places and organisations (its person tag, nr, also marks words
-#: such as 高明, 归谁, 多少钱).
-NAME_TAGS = frozenset({"ns", "nt"})
 
 
 @dataclass(frozen=True)
@@ -159,19 +157,11 @@ def gives(kind: AnswerKind, question: str, passage: str) -> bool:
     return kind.name == "count" and kind.unit == "成" and bool(re.search(r"[0-9][%％]", text))
 
 
-@functools.lru_cache(maxsize=1)
-def name_tags() -> dict[str, str]:
-    """jieba's dictionary word -> part-of-speech tag (loaded once per process, ~0.5 s; QA loads it
-    with a build, so the first question does not wait for it)."""
-    import jieba.posseg
-
-    return jieba.posseg.dt.word_tag_tab
-
-
 def names(words) -> list[str]:
-    """The words (2+ characters) that jieba's dictionary tags as a place, person or organisation."""
-    tags = name_tags()
-    return [w for w in dict.fromkeys(words) if len(w) >= 2 and tags.get(w) in NAME_TAGS]
+    """The words (2+ characters) that CC-CEDICT gives only as proper nouns: places, people,
+    organisations (translate.proper_nouns)."""
+    proper = proper_nouns()
+    return [w for w in dict.fromkeys(words) if len(w) >= 2 and w in proper]
 
 
 def unanswered_reason(question: str, passage: str, unknown_names: list[str]) -> str | None:

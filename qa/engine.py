@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import Answer, Hit, citation_for
-from .answerable import UNANSWERED_SHARE, name_tags, names, unanswered_reason
+from .answerable import UNANSWERED_SHARE, names, unanswered_reason
 from .chunk import Chunk
 from .config import BUILTIN_CORPUS, MAX_K, Config, config_from_env, default_index_dir
 from .errors import IndexCorruptError, ReadOnlyIndexError
@@ -28,7 +28,7 @@ from .ingest import Document, file_sha256, read_isolated
 from .question import check_k, clean_question
 from .rank import confidence
 from .retrieve import Retriever
-from .translate import english_terms
+from .translate import english_terms, proper_nouns
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ class QA:
                               self.config.cross_lingual_dense_weight)
         places = {d["path"]: d for d in build.manifest.get("documents", [])}
         if self.config.answer_checks:
-            name_tags()
+            proper_nouns()  # read with a build, so the first question does not wait for it
         self._active = Active(build=build, blocks=blocks, retriever=retriever, places=places)
 
 

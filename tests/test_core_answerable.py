@@ -77,8 +77,9 @@ def test_prices_phones_and_addresses():
     assert not gives(AnswerKind("count"), "团队有几个人？", "团队提出了一个新的办法。")  # 一个: "a"
 
 
-def test_names_are_dictionary_places_and_organisations():
-    assert names(["深圳", "小区", "业委会", "清华大学", "#深圳", "~shenzhen"]) == ["深圳", "清华大学"]
+def test_names_are_proper_nouns_only():
+    assert names(["深圳", "小区", "东西", "城市", "清华大学", "五角场", "#深圳", "~shenzhen"]) == \
+        ["深圳", "清华大学", "五角场"]
     assert unanswered_reason("深圳的小区怎么停车？", "小区停车……", ["深圳"]) == \
         "the knowledge base never mentions 深圳"
     assert unanswered_reason("小区有多少户？", "小区共有三百户。", []) is None

@@ -80,7 +80,7 @@ def english_question_still_answered() -> bool:
 
 
 def test_without_the_dictionary_english_questions_still_work(monkeypatch):
-    translate.english_index.cache_clear()
+    translate.clear_caches()
     import importlib.resources
 
     def missing(name):
@@ -88,11 +88,18 @@ def test_without_the_dictionary_english_questions_still_work(monkeypatch):
 
     monkeypatch.setattr(importlib.resources, "files", missing)
     try:
-        assert translate.english_index() == {}
+        assert translate.english_index() == {} and translate.proper_nouns() == frozenset()
         assert translate.english_terms("the seminar") == [("seminar", ())]
         assert "seminar" in Tokenizer().query_tokens("the seminar")
         assert english_question_still_answered()
     finally:
         monkeypatch.undo()
-        translate.english_index.cache_clear()
-    assert translate.english_index()  # loads again once the data is back
+        translate.clear_caches()
+    assert translate.english_index() and "深圳" in translate.proper_nouns()  # read again once back
+
+
+def test_proper_nouns_are_headwords_read_only_as_names():
+    proper = translate.proper_nouns()
+    assert {"深圳", "北京", "五角场", "清华大学", "浦东新区"} <= proper
+    # also, or only, common words: 东西 "thing", 朝阳 "morning sun", 城市 "city"
+    assert not {"东西", "朝阳", "城市", "上路", "英雄"} & proper
