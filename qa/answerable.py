@@ -68,11 +68,12 @@ _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?
 
 # ----- what a passage gives -----
 #: Any count: digits that are not a date (2018年, 4月29日 count nothing), a Chinese numeral with a
-#: unit other than a year or month (not 一个, 一种…: mostly "a", not a count), or a share (60%,
-#: 三分之二, 过半数).
+#: unit other than a year or month (not 一个, 一条, 一项…: mostly "a", not a count), or a share
+#: (60%, 三分之二, 过半数).
 _COUNT_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月"))))
 _ANY_NUMBER = re.compile(rf"(?<![0-9])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年月日号])"
-                         rf"|(?!一[个种位名])[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]|[{_NUMERALS}]+分之|半数|过半|一半|多数")
+                         rf"|(?!一(?:{_COUNT_UNIT}))[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]|[{_NUMERALS}]+分之"
+                         r"|半数|过半|一半|多数")
 _YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪")
 _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{1,3}\s*[月日号]"
                    r"|(?:星期|礼拜|周)[一二三四五六日天]|每天|每日|工作日|周末|节假日")

@@ -75,6 +75,8 @@ def test_prices_phones_and_addresses():
     assert gives(AnswerKind("address"), "设在哪个地址？", "工作站设在政悦路318号。")
     assert not gives(AnswerKind("address"), "设在哪个地址？", "工作站由街道党工委设立。")
     assert not gives(AnswerKind("count"), "团队有几个人？", "团队提出了一个新的办法。")  # 一个: "a"
+    assert not gives(AnswerKind("count"), "团队有几个人？", "走出一条新路，也是一项创新。")
+    assert gives(AnswerKind("count"), "团队有几个人？", "团队共一百二十人。")
 
 
 def test_names_are_proper_nouns_only():
