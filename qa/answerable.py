@@ -85,6 +85,12 @@ _PHONE = re.compile(r"[0-9][0-9\- ]{5,}[0-9]")
 _ADDRESS = re.compile(r"[0-9一二三四五六七八九十百]+\s*[号弄幢栋室]|[路街巷](?![道区坊上口头])"  # not 街道
                       r"|大厦|广场|大楼")
 
+#: The kinds other than a count, in the order they are tried (多少钱 asks a price, not a count): what
+#: asks for each, and what gives it.
+_ASKS = (("phone", _ASKS_PHONE), ("address", _ASKS_ADDRESS), ("price", _ASKS_PRICE), ("year", _ASKS_YEAR),
+         ("date", _ASKS_DATE), ("time", _ASKS_TIME))
+_GIVES = {"phone": _PHONE, "address": _ADDRESS, "price": _PRICE, "year": _YEAR, "date": _DATE, "time": _TIME}
+
 #: Share of its confidence an answer keeps when unanswered_reason gives a reason: at most 0.3, below
 #: the default Config.min_confidence (0.4), so it is not found.
 UNANSWERED_SHARE = 0.3
@@ -99,23 +105,10 @@ class AnswerKind:
     name: str
     unit: str | None = None
 
-
     def pattern(self) -> re.Pattern:
-        if self.name == "phone":
-            return _PHONE
-        if self.name == "address":
-            return _ADDRESS
-        if self.name == "year":
-            return _YEAR
-        if self.name == "date":
-            return _DATE
-        if self.name == "time":
-            return _TIME
-        if self.name == "price":
-            return _PRICE
-        if self.unit:
-            return _count_in(self.unit)
-        return _ANY_NUMBER
+        if self.name != "count":
+            return _GIVES[self.name]
+        return _count_in(self.unit) if self.unit else _ANY_NUMBER
 
 
 @functools.lru_cache(maxsize=256)
@@ -128,18 +121,9 @@ def _count_in(unit: str) -> re.Pattern:
 def asked_kind(question: str) -> AnswerKind | None:
     """The kind of answer the question asks for, or None when it names none (什么是…, 为什么…)."""
     text = normalize(question)
-    if _ASKS_PHONE.search(text):
-        return AnswerKind("phone")
-    if _ASKS_ADDRESS.search(text):
-        return AnswerKind("address")
-    if _ASKS_PRICE.search(text):
-        return AnswerKind("price")
-    if _ASKS_YEAR.search(text):
-        return AnswerKind("year")
-    if _ASKS_DATE.search(text):
-        return AnswerKind("date")
-    if _ASKS_TIME.search(text):
-        return AnswerKind("time")
+    for name, asks in _ASKS:
+        if asks.search(text):
+            return AnswerKind(name)
     count = _ASKS_COUNT.search(text)
     if count and not _ASKS_OTHER.search(text, count.end()):
         unit = count.group(1)

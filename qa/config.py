@@ -46,8 +46,8 @@ class Config:
     # No-answer: a hit is "found" when its confidence reaches this value.
     min_confidence: float = 0.4
     # No-answer: the best passage must hold the kind of answer asked (a number for 多少, a date for
-    # 哪一年) and the question name no place or organisation the knowledge base never mentions
-    # (qa.answerable); otherwise the answer keeps answerable.UNANSWERED_SHARE of its confidence.
+    # 哪一年) and the question name no proper noun (CC-CEDICT's: 深圳, 清华大学) the knowledge base
+    # never mentions (qa.answerable); otherwise the answer keeps UNANSWERED_SHARE of its confidence.
     answer_checks: bool = True
 
     def index_settings(self) -> dict:
