@@ -22,6 +22,8 @@ from qa.config import Config
 from qa.engine import QA
 from qa.evaluate import evaluate, load_questions
 
+#: The two settings compared, by the name the report gives them.
+SETTINGS = (("without checks", False), ("with checks", True))
 #: (name, set, paragraphs): articles left out of both sets, paragraphs left out of DRCD's articles
 #: (CMRC's articles have one paragraph each).
 GROUPS = (("cmrc", "cmrc", False), ("drcd", "drcd", False), ("drcd-paragraphs", "drcd", True))
@@ -41,19 +43,19 @@ def public(work: Path) -> dict:
         folder = work / name
         inside, outside = half_set(EXT / SETS[set_name], 0, folder, paragraphs)
         report[name] = {
-            checks: judge(QA(sources=[folder / "documents"], index_dir=folder / "index",
-                             config=Config(answer_checks=checks)), inside, outside)
-            for checks in (False, True)}
+            label: judge(QA(sources=[folder / "documents"], index_dir=folder / "index",
+                            config=Config(answer_checks=checks)), inside, outside)
+            for label, checks in SETTINGS}
     return report
 
 
 def question_file(path: Path, work: Path, sources) -> dict:
     out = {}
-    for checks in (False, True):
+    for label, checks in SETTINGS:
         qa = QA(sources=sources, index_dir=work / "article-index", config=Config(answer_checks=checks))
         rep = evaluate(qa, load_questions(path))
         rows = rep.pop("rows")
-        out[checks] = {**{lang: {k: round(v, 3) for k, v in m.items() if k != "mrr"}
+        out[label] = {**{lang: {k: round(v, 3) for k, v in m.items() if k != "mrr"}
                           for lang, m in rep.items() if lang not in ("all", "no_answer")},
                        "not found": {kind: f"{sum(not r['found'] for r in rows if r['lang'] == kind)} of "
                                            f"{sum(r['lang'] == kind for r in rows)}"
@@ -73,8 +75,7 @@ def main(argv=None) -> None:
     report: dict = {} if args.skip_public else {"public": public(args.work)}
     for path in args.questions:
         report[path.name] = question_file(path, args.work, args.source)
-    text = json.dumps(report, indent=1, ensure_ascii=False).replace('"false"', '"without checks"')
-    print(text.replace('"true"', '"with checks"'))
+    print(json.dumps(report, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":
