@@ -103,18 +103,17 @@ class Retriever:
             (blocks, scores, best cosine per block, BM25 per block, coverage, best cosine overall)
         """
         dense_at, cosines = self.dense_candidates(query_vector)
+        dense_blocks = np.unique(self.block_of[dense_at])
         query = self.sparse.query_vector(tokens, english)
         coverage = self.sparse.coverage(tokens, english)
-        top_scores, sparse_top = self.index.search_sparse(query, max(limit, SPARSE_CANDIDATES))
-        candidates = np.union1d(self.block_of[dense_at], sparse_top)
+        # the BM25 top, and the BM25 scores of the dense side's blocks (from the same sums)
+        top_scores, sparse_top, dense_sparse = self.index.sparse_candidates(
+            query, max(limit, SPARSE_CANDIDATES), dense_blocks)
+        candidates = np.union1d(dense_blocks, sparse_top)
         best_cos = self.best_cosines(candidates, query_vector)
-        # the BM25 top come with their scores (as sparse_scores gives them); only the dense side's
-        # other blocks are scored again (with Milvus, one request for their rows)
         sparse = np.zeros(len(candidates), dtype=np.float32)
-        known = np.isin(candidates, sparse_top)
-        sparse[known] = top_scores[np.argsort(sparse_top)]  # candidates are sorted, as union1d gives
-        if not known.all():
-            sparse[~known] = self.index.sparse_scores(query, candidates[~known])
+        sparse[np.searchsorted(candidates, dense_blocks)] = dense_sparse
+        sparse[np.searchsorted(candidates, sparse_top)] = top_scores
         dense_weight = self.cross_lingual_dense_weight if cross_lingual else self.dense_weight
         fused = block_scores(sparse, best_cos, coverage, self.sparse_weight, dense_weight)
         order = np.lexsort((candidates, -fused))[:limit]

@@ -261,6 +261,32 @@ def test_bm25_equals_the_bm25s_lucene_reference(gather_max, monkeypatch):
     assert ours.df("t0") == sum("t0" in d for d in docs) and ours.df("nope") == 0
 
 
+@pytest.mark.parametrize("gather_max", [0, 10**9])
+def test_bm25_of_some_blocks_is_bit_for_bit_their_share_of_every_block(gather_max, monkeypatch):
+    # the retrieval takes the BM25 top and the dense side's blocks from one summation
+    # (sparse_candidates) and Milvus rescores rows one by one: all must give the same float32
+    import qa.index.sparse
+    from qa.index.faiss_index import FaissIndex, build_vector_index
+
+    monkeypatch.setattr(qa.index.sparse, "_GATHER_MAX", gather_max)
+    rng = np.random.default_rng(5)
+    docs = [[f"t{min(int(rng.zipf(1.4)), 60)}" for _ in range(int(rng.integers(1, 50)))] for _ in range(300)]
+    bm25 = SparseIndex(docs, Tokenizer())
+    index = FaissIndex(build_vector_index(np.eye(4, dtype=np.float32), np.arange(4)), bm25)
+    rows = np.array([0, 299, 17, 17, 150], dtype=np.int64)
+    for tokens in (["t1"], ["t2", "t2", "t9", "t1"], ["t3", "t60", "t3", "t3", "t7"], ["nope"]):
+        query = bm25.query_vector(tokens)
+        every = bm25.query_scores(query)
+        np.testing.assert_array_equal(bm25.row_scores(query, np.arange(300)), every)
+        scores, top = index.search_sparse(query, 10)
+        np.testing.assert_array_equal(scores, every[top])
+        assert (np.diff(scores) <= 0).all() and (scores > 0).all()
+        top_scores, top_rows, row_scores = index.sparse_candidates(query, 10, rows)
+        np.testing.assert_array_equal(top_rows, top)
+        np.testing.assert_array_equal(top_scores, scores)
+        np.testing.assert_array_equal(row_scores, index.sparse_scores(query, rows))
+
+
 def test_bm25_builds_in_batches_like_in_one(monkeypatch):
     import qa.index.sparse
 

@@ -110,6 +110,9 @@ def test_commit_then_load_gives_the_same_passages_and_exact_searches(store, tmp_
             positive = want > 0
             ws, wr = top_k(want[positive], all_rows[positive], 3)
             assert found.tolist() == wr.tolist() and np.allclose(scores, ws, rtol=1e-6)
+            top_scores, top, picked = index.sparse_candidates(query, 3, all_rows[::-1])
+            assert top.tolist() == found.tolist() and np.array_equal(top_scores, scores)
+            assert np.array_equal(picked, index.sparse_scores(query, all_rows[::-1]))
     again = MilvusStore(str(tmp_path / "kb.db"), name="t", cache_vectors=False)
     try:
         reopened = again.load()

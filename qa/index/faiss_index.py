@@ -278,12 +278,17 @@ class FaissIndex:
         return self._matrix[self._rows(ids)]
 
     def search_sparse(self, query: dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
-        # chosen on every block's score, returned as sparse_scores gives them (one summation)
-        _, rows = top_rows(self.bm25.query_scores(query), k)
-        return self.sparse_scores(query, rows), rows
+        # every block's score is summed as sparse_scores sums a few (SparseIndex.query_scores)
+        return top_rows(self.bm25.query_scores(query), k)
 
     def sparse_scores(self, query: dict[int, float], rows) -> np.ndarray:
         return self.bm25.row_scores(query, np.asarray(rows, dtype=np.int64))
+
+    def sparse_candidates(self, query: dict[int, float], k: int,
+                          rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores = self.bm25.query_scores(query)  # every block's, once
+        top_scores, top = top_rows(scores, k)
+        return top_scores, top, scores[np.asarray(rows, dtype=np.int64)]
 
     def with_sparse(self, bm25) -> FaissIndex:
         twin = object.__new__(FaissIndex)

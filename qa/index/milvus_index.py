@@ -97,6 +97,11 @@ class MilvusIndex:
                 out[n] = sum(float(w) * vec.get(t, 0.0) for t, w in query.items())
         return out.astype(np.float32)
 
+    def sparse_candidates(self, query: dict[int, float], k: int,
+                          rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores, top = self.search_sparse(query, k)
+        return scores, top, self.sparse_scores(query, rows)
+
     def with_sparse(self, bm25) -> MilvusIndex:
         return self
 

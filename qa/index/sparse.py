@@ -95,7 +95,11 @@ class SparseIndex:
         return self.query_scores(self.query_vector(tokens, english))
 
     def query_scores(self, query: dict[int, float]) -> np.ndarray:
-        """BM25 score of each block for a query vector (`query_vector`); shape (n_docs,) float32."""
+        """BM25 score of each block for a query vector (`query_vector`); shape (n_docs,) float32.
+
+        Every path (and `row_scores`) multiplies and sums in float64, term by term in the query's
+        order, so a block's score is the same bit for bit whichever gives it (and as Milvus's
+        rows give it: qa.index.milvus_index)."""
         spans = [(self.starts[t], self.starts[t + 1], w) for t, w in query.items()]
         if sum(hi - lo for lo, hi, _ in spans) <= _GATHER_MAX:
             # few postings: one gathered bincount beats a numpy call per term
@@ -105,10 +109,10 @@ class SparseIndex:
             weights = np.concatenate([self.weights[lo:hi] if w == 1 else self.weights[lo:hi] * np.float64(w)
                                       for lo, hi, w in spans])
             return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
-        out = np.zeros(self.n_docs, dtype=np.float32)
+        out = np.zeros(self.n_docs, dtype=np.float64)  # (as fast as float32 here)
         for lo, hi, w in spans:
-            out[self.postings[lo:hi]] += self.weights[lo:hi] * np.float32(w)  # a term lists each block once
-        return out
+            out[self.postings[lo:hi]] += self.weights[lo:hi] * np.float64(w)  # a term lists each block once
+        return out.astype(np.float32)
 
     def row_scores(self, query: dict[int, float], rows: np.ndarray) -> np.ndarray:
         """BM25 scores of some blocks only, (len(rows),) float32: each query term's postings are
@@ -118,7 +122,7 @@ class SparseIndex:
             posting = self.postings[self.starts[t]:self.starts[t + 1]]
             at = np.minimum(np.searchsorted(posting, rows), len(posting) - 1)
             hit = posting[at] == rows
-            out[hit] += w * self.weights[self.starts[t] + at[hit]]
+            out[hit] += self.weights[self.starts[t] + at[hit]] * np.float64(w)
         return out.astype(np.float32)
 
     def rows(self) -> SparseRows:

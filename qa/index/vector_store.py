@@ -126,6 +126,12 @@ class VectorIndex(Protocol):
         """Dot product of the sparse query with each of `rows` (len(rows),) float32."""
         ...
 
+    def sparse_candidates(self, query: dict[int, float], k: int,
+                          rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`search_sparse(query, k)` and `sparse_scores(query, rows)` in one call (a store that
+        scores every block to find the top gives the rows' scores from the same sums)."""
+        ...
+
     def with_sparse(self, bm25) -> VectorIndex:
         """This build with its in-memory BM25 (qa.index.sparse.SparseIndex, rebuilt from the
         passages when a build is opened; its vocabulary ids are those of SparseRows). A store
