@@ -69,7 +69,7 @@ def confidence(top_cosine: float, coverage: float, cross_lingual: bool = False) 
 
 
 def best_window(sentence_words: list[frozenset], lengths: list[int], weights: dict[str, float],
-                max_chars: int, cosines: np.ndarray | None = None) -> tuple[int, int]:
+                max_chars: int, cosines=None) -> tuple[int, int]:
     """The run of sentences [first, last) of at most max_chars (at least one sentence) that
     covers the most question weight; ties go to the shorter, then the earlier run.
 
@@ -77,11 +77,17 @@ def best_window(sentence_words: list[frozenset], lengths: list[int], weights: di
     its place by holding different question words, as the sentence that answers tends to hold
     the words the question was written from. Without any question word in the block the best
     cosine picks the sentence (an English question with no translated word in the text).
+
+    Args:
+        cosines: each sentence's cosine with the question, (n,), or a function giving them
+            (called only when no sentence holds a question word), or None (the first sentence).
     """
     n = len(lengths)
     keys = weights.keys()
     held = [w & keys for w in sentence_words]  # only question words matter: small sets
     if not any(held):
+        if callable(cosines):
+            cosines = cosines()
         at = int(np.argmax(cosines)) if cosines is not None and len(cosines) else 0
         return at, at + 1
     best, span = -1.0, (0, 1)

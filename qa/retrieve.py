@@ -216,10 +216,8 @@ class Retriever:
         if not members:
             return None
         local = [self.sentence_words[at] for at in members]
-        cos = None if any(w & weights.keys() for w in local) else \
-            self.index.vectors(self.ids[members]) @ query_vector
-        first, last = best_window(local, [self.lengths[at] for at in members], weights,
-                                  self.max_chars, cos)
+        first, last = best_window(local, [self.lengths[at] for at in members], weights, self.max_chars,
+                                  lambda: self.index.vectors(self.ids[members]) @ query_vector)
         total = sum(weights.values())
         covered = set().union(*local[first:last]) & weights.keys()
         cover = sum(weights[t] for t in covered) / total if total else 0.0

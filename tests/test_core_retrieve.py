@@ -78,6 +78,12 @@ def test_best_window_without_question_words_takes_the_closest_sentence():
     words = [frozenset({"a"}), frozenset({"b"}), frozenset()]
     assert best_window(words, [10, 10, 10], {"z": 1.0}, 100, np.array([0.1, 0.2, 0.9])) == (2, 3)
     assert best_window(words, [10, 10, 10], {}, 100) == (0, 1)
+    # given as a function, the cosines are worked out only when no sentence holds a question word
+    calls = []
+    cosines = lambda: calls.append(1) or np.array([0.1, 0.8, 0.2])  # noqa: E731
+    assert best_window(words, [10, 10, 10], {"z": 1.0}, 100, cosines) == (1, 2) and calls == [1]
+    assert best_window([frozenset("z")] + words[1:], [10, 10, 10], {"z": 1.0}, 100, cosines) == (0, 1)
+    assert calls == [1]
 
 
 def test_pad_window_grows_both_ways_following_side_first_within_bounds():
