@@ -22,6 +22,9 @@ from qa.answerable import AnswerKind, asked_kind, gives, names, unanswered_reaso
     ("解锁要交多少罚款？", AnswerKind("price")),
     ("街道办事处的办公电话是多少？", AnswerKind("phone")),
     ("党建工作站设在哪个地址？", AnswerKind("address")),
+    ("新江湾城是上海的第几个街道？", AnswerKind("rank")),
+    ("赞成票占了多大比例？", AnswerKind("share")),
+    ("What percentage of residents agreed?", AnswerKind("share")),
 ])
 def test_the_kind_of_answer_asked(question, kind):
     assert asked_kind(question) == kind
@@ -74,6 +77,9 @@ def test_prices_phones_and_addresses():
     assert not gives(AnswerKind("phone"), "电话是多少？", "请在工作日预约。")
     assert gives(AnswerKind("address"), "设在哪个地址？", "工作站设在政悦路318号。")
     assert not gives(AnswerKind("address"), "设在哪个地址？", "工作站由街道党工委设立。")
+    assert asked_kind("睦邻中心在哪条路上？") == AnswerKind("address")
+    assert gives(AnswerKind("address"), "睦邻中心在哪条路上？", "睦邻中心位于政立路。")
+    assert not gives(AnswerKind("address"), "睦邻中心在哪条路上？", "探索出一条有效路径。")
     assert not gives(AnswerKind("count"), "团队有几个人？", "团队提出了一个新的办法。")  # 一个: "a"
     assert not gives(AnswerKind("count"), "团队有几个人？", "走出一条新路，也是一项创新。")
     assert gives(AnswerKind("count"), "团队有几个人？", "团队共一百二十人。")
@@ -86,3 +92,21 @@ def test_names_are_proper_nouns_only():
         "the knowledge base never mentions 深圳"
     assert unanswered_reason("小区有多少户？", "小区共有三百户。", []) is None
     assert "count" in unanswered_reason("小区有多少户？", "小区绿化很好。", [])
+
+
+def test_a_rank_is_no_count_and_a_share_is_a_percentage_or_fraction():
+    anything = AnswerKind("count")
+    assert not gives(anything, "街道下面有多少个居民区？", "这里是上海的第100个街道。")
+    assert not gives(anything, "街道下面有多少个居民区？", "这是第三代国际社区。")
+    assert gives(anything, "街道下面有多少个居民区？", "第1个居民区成立后，又建了12个。")
+    assert not gives(AnswerKind("count", "批"), "一共聘了几批专家？", "第二批专家已经到位。")
+    rank = AnswerKind("rank")
+    assert gives(rank, "新江湾城是上海的第几个街道？", "这里是上海的第100个街道。")
+    assert gives(rank, "他排第几？", "他在比赛中夺得冠军。")
+    assert not gives(rank, "他排第几？", "比赛共有12名选手。")
+    share = AnswerKind("share")
+    assert gives(share, "赞成票占多大比例？", "方案获得90%以上的居民同意。")
+    assert gives(share, "赞成票占多大比例？", "方案获得三分之二业主同意。")
+    assert gives(share, "赞成票占多大比例？", "过半数业主投了赞成票。")
+    assert gives(share, "男女生比例是多少？", "男女生比例约为1：7。")
+    assert not gives(share, "赞成票占多大比例？", "业主大会表决通过了门禁方案。")
