@@ -247,9 +247,13 @@ class Retriever:
         did as well there but lost "什么是X？" questions about the title X.
         """
         n = len(sentence_words)
+        counts: dict[str, int] = {}  # sentences holding each question word (one set op a sentence)
+        for w in sentence_words:
+            for t in w.intersection(words):
+                counts[t] = counts.get(t, 0) + 1
         out = {}
-        for t in words:
-            sf = sum(t in w for w in sentence_words)
+        for t in words:  # in the question's order, as before
+            sf = counts.get(t)
             if not sf:
                 continue
             df = self.sparse.df(t)
