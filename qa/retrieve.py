@@ -69,6 +69,8 @@ class Retriever:
             self.members[self.block_of[at]].append(at)
             self.streams.setdefault((c.path, c.paragraph), []).append(at)
         self.place = {at: n for positions in self.streams.values() for n, at in enumerate(positions)}
+        self.stream_lengths = {key: [self.lengths[at] for at in positions]
+                               for key, positions in self.streams.items()}
         # each block's chunk ids, concatenated, and where each block's run starts
         self._block_ids = np.fromiter((ids[at] for m in self.members for at in m), dtype=np.int64,
                                       count=len(self.chunks))
@@ -221,7 +223,8 @@ class Retriever:
         total = sum(weights.values())
         covered = set().union(*local[first:last]) & weights.keys()
         cover = sum(weights[t] for t in covered) / total if total else 0.0
-        stream = self.streams[(self.chunks[members[0]].path, self.chunks[members[0]].paragraph)]
+        key = (self.chunks[members[0]].path, self.chunks[members[0]].paragraph)
+        stream = self.streams[key]
         a, b = self.place[members[first]], self.place[members[last - 1]] + 1
         if b - a != last - first:  # a shown sentence inside the core: keep only the core's part
             return [members[j] for j in range(first, last)], cover
@@ -230,8 +233,7 @@ class Retriever:
             lo -= 1
         while hi < len(stream) and stream[hi] not in shown:
             hi += 1
-        lengths = [self.lengths[at] for at in stream]
-        a, b = pad_window(a, b, lengths, self.max_chars, lo, hi)
+        a, b = pad_window(a, b, self.stream_lengths[key], self.max_chars, lo, hi)
         return stream[a:b], cover
 
     def window_weights(self, words: set[str], sentence_words: list[frozenset],
