@@ -140,6 +140,9 @@ _DEFAULT_TOTAL = 60101967
 #: total equal to jieba's when a word already in the dictionary is added again (see _rust)
 _BALLAST = "\ue000"
 
+#: characters a Segmenter with added words cuts by its loops before it loads jieba-rs (see __init__)
+RUST_AFTER = 25_000
+
 _shared: rjieba.Jieba | None = None
 _shared_lock = threading.Lock()
 
@@ -163,6 +166,11 @@ class Segmenter(jieba.Tokenizer):
         self._ballast = 0  # the counts the added words had before (see _rust)
         self._rs: rjieba.Jieba | None = None
         self._rs_lock = threading.Lock()
+        self._looped = 0  # characters the loops cut while no jieba-rs dictionary was loaded
+        #: jieba-rs's own dictionary (~0.12 s to load) is loaded only once the loops have cut this
+        #: many characters (~0.15 s of their time): a small knowledge base or a few questions never
+        #: pay for it, a large one pays at most twice what it must
+        self.rust_after = RUST_AFTER
 
     def add_word(self, word, freq=None, tag=None):
         self.check_initialized()
@@ -187,8 +195,8 @@ class Segmenter(jieba.Tokenizer):
             return _default_rust()
         with self._rs_lock:
             if self._rs is None:
-                if any(count == 0 for _, count in self._added):
-                    return None  # jieba force-splits these; they are in Force_Split_Words anyway
+                if self._looped < self.rust_after or any(count == 0 for _, count in self._added):
+                    return None  # (a count of 0 is a force-split word, in Force_Split_Words anyway)
                 rs = rjieba.Jieba()
                 for word, count in self._added:
                     rs.add_word(word, count, None)
@@ -278,7 +286,9 @@ class Segmenter(jieba.Tokenizer):
         """Precise mode (search=False) or cut_for_search of a sentence, run by run."""
         rs = self._rust()
         sentence = strdecode(sentence)
-        if rs is not None and not _NOT_RUST.search(sentence):
+        if rs is None:
+            self._looped += len(sentence)
+        elif not _NOT_RUST.search(sentence):
             return rs.cut_for_search(sentence, hmm) if search else rs.cut(sentence, hmm)
         out: list[str] = []
         for block in re_han_default.split(sentence):

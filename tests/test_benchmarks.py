@@ -140,3 +140,16 @@ def test_answerable_benchmark_counts_found_and_not_found(qa_builtin):
     outside = [{"question": "江湾国际公寓一共有多少户居民？"}, {"question": "今天上海天气怎么样？"}]
     assert judge(qa_builtin, inside, outside) == {"answerable": 2, "accepted": 1.0,
                                                    "unanswerable": 2, "rejected": 1.0}
+
+
+def test_segment_benchmark_times_three_ways_that_cut_alike():
+    from benchmarks.segment import read_texts, run
+    from qa.config import BUILTIN_CORPUS
+
+    texts = read_texts([BUILTIN_CORPUS])
+    row = run(texts, repeats=1)
+    assert row["texts"] == len(texts) > 20
+    assert row["differ"] == 0
+    assert row["jieba_s"] > 0 and row["loops_s"] > 0 and row["segmenter_s"] > 0
+    assert row["chars"] == sum(map(len, texts))
+    assert row["segmenter_over_jieba"] > 0 and row["segmenter_over_loops"] > 0

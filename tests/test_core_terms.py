@@ -147,6 +147,7 @@ def _segmenter_pairs():
             t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
             for term in terms:
                 t.add_word(term, freq=50000)
+        ours.rust_after = 0
         assert ours._rust() is not None  # the cuts compared are jieba-rs's where it can
         yield ours, theirs
 
@@ -204,6 +205,7 @@ def test_segmenter_leaves_jieba_rs_where_its_dictionary_could_differ():
     ours, _ = next(_segmenter_pairs())
     forced = Segmenter()
     forced.FREQ, forced.total, forced.initialized = dict(ours.FREQ), ours.total, True
+    forced.rust_after = 0
     ours.FREQ["某词"] = 7  # a word counted behind add_word's back
     ours.total += 7
     assert ours._rust() is None
@@ -221,6 +223,25 @@ def test_segmenter_leaves_jieba_rs_where_its_dictionary_could_differ():
     finally:
         finalseg.Force_Split_Words.clear()
         finalseg.Force_Split_Words.update(saved)
+
+
+def test_segmenter_loads_jieba_rs_only_after_its_loops_cut_enough_text():
+    from qa.segment import Segmenter
+    from qa.terms import _base_dictionary
+
+    base = _base_dictionary()
+    seg = Segmenter()
+    seg.FREQ, seg.total, seg.initialized = dict(base.FREQ), base.total, True
+    seg.add_word("青枫里", freq=50000)
+    seg.rust_after = 30
+    text = "青枫里小区的业委会换届选举顺利完成。"
+    first = seg.search_list(text)
+    assert seg._rust() is None and seg._looped == len(text)
+    seg.search_list(text)
+    assert seg._rust() is not None  # past 30 characters
+    assert seg.search_list(text) == first and "青枫里" in first
+    seg.add_word("业委会换届", freq=50000)  # a new word: a new dictionary, loaded as before
+    assert seg._rs is None and seg._rust() is not None
 
 
 def test_hmm_cut_is_jiebas_finalseg_cut():
