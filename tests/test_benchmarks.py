@@ -153,3 +153,17 @@ def test_segment_benchmark_times_three_ways_that_cut_alike():
     assert row["jieba_s"] > 0 and row["loops_s"] > 0 and row["segmenter_s"] > 0
     assert row["chars"] == sum(map(len, texts))
     assert row["segmenter_over_jieba"] > 0 and row["segmenter_over_loops"] > 0
+
+
+def test_article_baseline_joins_paragraphs_and_scores_bm25():
+    from benchmarks.article_baseline import score, units
+
+    paras = ["物业公司负责小区保洁。", "业委会代表业主。", "居委会组织居民活动，也调解邻里纠纷。"]
+    assert units(paras, 0) == paras
+    joined = units(paras, 15)
+    assert joined[0] == paras[0] + paras[1] and len(joined[0]) >= 15
+    assert joined[-1] == paras[-1]  # the last paragraph has nothing after it to join
+    qs = [{"question": "谁来调解邻里纠纷？", "expect": "调解邻里纠纷"},
+          {"question": "谁负责保洁？", "expect": "小区保洁"}]
+    row = score(qs, paras)
+    assert row == {"n": 2, "hit@1": 1.0, "hit@3": 1.0, "top_chars_mean": (len(paras[2]) + len(paras[0])) / 2}
