@@ -10,7 +10,7 @@ on real text). The HMM that guesses words in runs of single characters (jieba.fi
 and cut) is written the same way (`hmm_cut`), over finalseg's own probability tables and
 force-split words.
 
-Most runs are cut by jieba-rs (the `rjieba` wheel), seven times faster again: a run of Chinese
+Most runs are cut by jieba-rs (the `rjieba` wheel), about six times faster again: a run of Chinese
 characters, Latin letters and digits only, with jieba's own dictionary plus the words added to this
 Segmenter. jieba-rs keeps runs such as "zh-hant" or "s.k" whole where jieba cuts them, so a run
 holding any of jieba's other word characters (+#&._%-) goes through the loops here; so does
