@@ -5,7 +5,9 @@ match with BM25 and to measure its coverage with, not only a cross-lingual cosin
 Each English word, or a phrase of two or three ("driver's license", "property management",
 "deputy secretary"), maps to the Chinese headwords (2-8 characters) whose CC-CEDICT definitions
 say exactly that phrase; single characters are left out, being too ambiguous. Words are tried with
-their simple inflections removed (residents -> resident, installed -> install).
+their simple inflections removed (residents -> resident, installed -> install), and when none of
+those is in the dictionary, as related words (neighbourhood -> neighborhood, residential ->
+resident, fastest -> fast).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def english_index() -> dict[str, tuple[str, ...]]:
 
 #: Irregular past forms of common verbs (the regular ones are handled by base_forms' rules).
 IRREGULAR = dict(pair.split(":") for pair in """
-began:begin begun:begin bought:buy brought:bring built:build came:come caught:catch chose:choose
+became:become began:begin begun:begin bought:buy brought:bring built:build came:come caught:catch chose:choose
 chosen:choose did:do done:do drew:draw drawn:draw drove:drive driven:drive fell:fall felt:feel
 fought:fight found:find gave:give given:give got:get gotten:get grew:grow grown:grow had:have
 heard:hear held:hold kept:keep knew:know known:know laid:lay led:lead left:leave lent:lend lost:lose
@@ -115,7 +117,29 @@ def base_forms(word: str) -> list[str]:
         out += [word[:-3], word[:-3] + "e"] + ([word[:-4]] if word[-4] == word[-5] else [])
     if word.endswith("ed") and len(word) > 4:
         out += [word[:-2], word[:-1]] + ([word[:-3]] if word[-3] == word[-4] else [])
-    return out
+    return out + derived_forms(out)
+
+
+def derived_forms(forms: list[str]) -> list[str]:
+    """Related words to try when none of the inflected forms is in the dictionary: British
+    spellings in American (neighbourhood -> neighborhood, centre -> center, organise -> organize),
+    adjectives in -ial/-al as their nouns (residential -> resident), superlatives and comparatives
+    as their adjectives (fastest -> fast)."""
+    out = []
+    for w in forms:
+        if "our" in w[1:]:
+            out.append(w.replace("our", "or"))
+        if w.endswith("re") and len(w) > 4 and w[-3] not in "aeiou":
+            out.append(w[:-2] + "er")
+        if w.endswith(("ise", "ised", "ising", "isation")):
+            out.append(w.replace("is", "iz"))
+        if w.endswith("ial") and len(w) > 6:
+            out += [w[:-3], w[:-3] + "e"]
+        elif w.endswith("al") and len(w) > 5:
+            out += [w[:-2], w[:-2] + "e"]
+        if w.endswith("est") and len(w) > 5:
+            out += [w[:-3], w[:-2]] + ([w[:-4]] if w[-4] == w[-5] else [])
+    return [w for w in dict.fromkeys(out) if w not in forms]
 
 
 def lookup(phrase: str) -> tuple[str, ...]:

@@ -31,6 +31,22 @@ def test_base_forms():
     assert translate.base_forms("held")[:2] == ["held", "hold"]
 
 
+@pytest.mark.parametrize(("word", "related", "chinese"), [
+    ("neighbourhood", "neighborhood", "居民区"),  # British spelling
+    ("centres", "center", "中心"),
+    ("organised", "organize", "组织"),
+    ("residential", "resident", "居民"),  # an adjective in -ial as its noun
+    ("fastest", "fast", "快速"),  # a superlative as its adjective
+    ("became", "become", "成为"),  # irregular past
+])
+def test_related_forms_are_tried_only_after_the_word_and_its_inflections(word, related, chinese):
+    forms = translate.base_forms(word)
+    assert related in forms and forms[0] == word
+    assert chinese in translate.lookup(word)
+    # a word the dictionary knows keeps its own translations: "best" is not looked up as "be"
+    assert translate.lookup("best") == translate.english_index()["best"]
+
+
 def test_translations_are_searched_as_chinese_words():
     tokenizer = Tokenizer()
     texts = ["研讨会在4月29日举行。", "小区停车难题。"]
