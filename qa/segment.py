@@ -164,6 +164,7 @@ class Segmenter(jieba.Tokenizer):
         self._added: list[tuple[str, int]] = []  # add_word's words and counts, in order
         self._added_total = 0  # the counts add_word put on the total
         self._ballast = 0  # the counts the added words had before (see _rust)
+        self._forced = False  # whether a word was added with count 0 (jieba force-splits it)
         self._rs: rjieba.Jieba | None = None
         self._rs_lock = threading.Lock()
         self._looped = 0  # characters the loops cut while no jieba-rs dictionary was loaded
@@ -180,6 +181,7 @@ class Segmenter(jieba.Tokenizer):
         self._added.append((word, count))
         self._added_total += count
         self._ballast += before
+        self._forced = self._forced or count == 0
         self._rs = None
 
     def _rust(self) -> rjieba.Jieba | None:
@@ -195,8 +197,8 @@ class Segmenter(jieba.Tokenizer):
             return _default_rust()
         with self._rs_lock:
             if self._rs is None:
-                if self._looped < self.rust_after or any(count == 0 for _, count in self._added):
-                    return None  # (a count of 0 is a force-split word, in Force_Split_Words anyway)
+                if self._looped < self.rust_after or self._forced:
+                    return None  # (a force-split word is in Force_Split_Words too, unless cleared)
                 rs = rjieba.Jieba()
                 for word, count in self._added:
                     rs.add_word(word, count, None)

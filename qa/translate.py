@@ -105,7 +105,7 @@ wrote:write written:write
 
 def base_forms(word: str) -> list[str]:
     """The word and its candidate uninflected forms (plural, -ing, -ed, irregular past), most
-    likely first."""
+    likely first, then related words (derived_forms)."""
     out = [word] + ([IRREGULAR[word]] if word in IRREGULAR else [])
     if word.endswith("ies"):
         out.append(word[:-3] + "y")
@@ -123,23 +123,25 @@ def base_forms(word: str) -> list[str]:
 def derived_forms(forms: list[str]) -> list[str]:
     """Related words to try when none of the inflected forms is in the dictionary: British
     spellings in American (neighbourhood -> neighborhood, centre -> center, organise -> organize),
-    adjectives in -ial/-al as their nouns (residential -> resident), superlatives and comparatives
-    as their adjectives (fastest -> fast)."""
+    adjectives in -ial/-al as their nouns (residential -> resident), superlatives as their
+    adjectives (fastest -> fast). Never a function word: "four" is not tried as "for"."""
     out = []
     for w in forms:
-        if "our" in w[1:]:
-            out.append(w.replace("our", "or"))
+        at = w.find("our", 3)  # colour, neighbour, behaviour; not four, hour, tour
+        if at > 0:
+            out.append(w[:at] + "or" + w[at + 3:])
         if w.endswith("re") and len(w) > 4 and w[-3] not in "aeiou":
             out.append(w[:-2] + "er")
         if w.endswith(("ise", "ised", "ising", "isation")):
-            out.append(w.replace("is", "iz"))
+            at = w.rfind("is")  # the suffix's (visualise -> visualize)
+            out.append(w[:at] + "iz" + w[at + 2:])
         if w.endswith("ial") and len(w) > 6:
             out += [w[:-3], w[:-3] + "e"]
         elif w.endswith("al") and len(w) > 5:
             out += [w[:-2], w[:-2] + "e"]
         if w.endswith("est") and len(w) > 5:
             out += [w[:-3], w[:-2]] + ([w[:-4]] if w[-4] == w[-5] else [])
-    return [w for w in dict.fromkeys(out) if w not in forms]
+    return [w for w in dict.fromkeys(out) if w not in forms and w not in ENGLISH_STOPWORDS]
 
 
 def lookup(phrase: str) -> tuple[str, ...]:

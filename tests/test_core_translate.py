@@ -47,6 +47,13 @@ def test_related_forms_are_tried_only_after_the_word_and_its_inflections(word, r
     assert translate.lookup("best") == translate.english_index()["best"]
 
 
+def test_related_forms_are_never_function_words_or_other_words_spelt_alike():
+    assert "for" not in translate.base_forms("four") and translate.lookup("four") == ()
+    assert "hor" not in translate.base_forms("hour")
+    assert "visualize" in translate.base_forms("visualise")  # the suffix's "is", not the first
+    assert "forr" in translate.base_forms("forrest") and "for" not in translate.base_forms("forrest")
+
+
 def test_translations_are_searched_as_chinese_words():
     tokenizer = Tokenizer()
     texts = ["研讨会在4月29日举行。", "小区停车难题。"]
