@@ -89,7 +89,10 @@ _A_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月", "
 _ANY_NUMBER = re.compile(rf"(?<![0-9第])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年月日号])"
                          rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT}))[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]"
                          rf"|[{_NUMERALS}]+分之|半数|过半|一半|多数")
-_YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪")
+#: A year: 2018年, 二〇一八年, 年代, 世纪, or four digits from 1500 to 2099 standing alone (面向2035,
+#: 2008奥运), not part of a longer number (1,2035; 2035,500), a decimal, a share or a count (2035人).
+_YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪"
+                   rf"|(?<![0-9.,])(?:1[5-9]|20)[0-9]{{2}}(?![0-9.%％]|,[0-9]{{3}}|\s*(?:{_UNIT}))")
 _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{1,3}\s*[月日号]"
                    r"|(?:星期|礼拜|周)[一二三四五六日天]|每天|每日|工作日|周末|节假日")
 _TIME = re.compile(_DATE.pattern + r"|[0-9]{1,2}\s*[:：]\s*[0-9]{2}"

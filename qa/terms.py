@@ -44,6 +44,8 @@ _FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此
 #: Characters of a question's frame (的, 吗, 怎么, 什么, 哪, 谁 …): a character pair that includes
 #: one ("#么解", "#决的") says how the question is asked, not what it is about.
 _QUESTION_CHARS = set("的了吗呢吧么什怎哪谁几")
+#: Words by which a question points at the document itself ("文章开头说…"), not at what it says.
+_META_WORDS = frozenset("文章 本文 文中 开头 结尾 开篇 文末".split())
 _CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
 _NGRAM_CHARS = re.compile(f"[{CJK}]{{3,}}")
 
@@ -335,10 +337,12 @@ class Tokenizer:
     def query_tokens(self, text: str) -> list[str]:
         """Search tokens of a question; single characters are dropped when longer words exist,
         since a lone character (指, 做, 装) matches too much to say what the question is about, and
-        so are character pairs that include a question-frame character (怎么|解, 解决|的).
+        so are character pairs that include a question-frame character (怎么|解, 解决|的), and
+        words that point at the document itself (文章, 开头: "文章开头说…").
         A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
         tokens = [t for t in self.words(normalize(text))
-                  if not (t[0] == "#" and (t[1] in _QUESTION_CHARS or t[2] in _QUESTION_CHARS))]
+                  if not (t[0] == "#" and (t[1] in _QUESTION_CHARS or t[2] in _QUESTION_CHARS))
+                  and t not in _META_WORDS]
         longer = [t for t in tokens if len(t) > 1] + single_runs(tokens)
         tokens = longer or tokens
         if not _CJK_RUN.search(text):

@@ -70,6 +70,15 @@ def test_what_the_question_itself_says_is_no_answer():
     assert gives(AnswerKind("date"), "哪天闭馆？", "每周一闭馆。")
 
 
+def test_four_digits_standing_alone_are_a_year():
+    year = AnswerKind("year")
+    assert gives(year, "规划瞄准的是哪一年？", "面向2035,对标全球领先城市。")
+    assert gives(year, "哪一年举办？", "2008奥运会在北京举办。")
+    assert gives(AnswerKind("time"), "什么时候建成？", "预计2030建成。")
+    for passage in ("共有2035人报名。", "全长12035米。", "收入1,2035元。", "占比20.2035%。", "编号3000。"):
+        assert not gives(year, "哪一年开始？", passage), passage
+
+
 def test_prices_phones_and_addresses():
     assert gives(AnswerKind("price"), "充电每度多少钱？", "每度电收费一元五角。")
     assert not gives(AnswerKind("price"), "充电每度多少钱？", "小区设有二十个充电桩。")

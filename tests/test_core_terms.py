@@ -105,6 +105,12 @@ def test_query_of_only_frame_words_has_no_word_tokens(question):
     assert not [t for t in tokens if not t.startswith(("#", PINYIN_MARK))]
 
 
+def test_query_drops_words_that_point_at_the_document_itself():
+    words = [t for t in Tokenizer().query_tokens("文章开头说这片土地过去经历过什么？") if t[0] not in "#~"]
+    assert "文章" not in words and "开头" not in words
+    assert "土地" in words and "经历" in words
+
+
 def test_english_question_gets_pinyin_tokens_chinese_question_does_not():
     tokenizer = Tokenizer()
     assert any(t.startswith(PINYIN_MARK) for t in tokenizer.query_tokens("Who is Lin Lu?"))
