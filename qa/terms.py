@@ -236,12 +236,30 @@ def _recurring(norms, tokenizer: Tokenizer, min_count: int, lengths) -> set[str]
     # often as it occurs (documents repeat phrases: a third of the build's time went here).
     runs = Counter(run for norm in norms for run in _NGRAM_CHARS.findall(norm))
     counts, places = _frequent_places(runs, min_count, lengths)
-    # the other conditions are checked only for strings frequent enough (a small share of them)
-    frequent = {g for g, c in counts.items() if c >= min_count and g[0] not in _FUNCTION_CHARS
+    # Free on both sides is checked first, as it needs no dictionary and no cut: most frequent
+    # strings fail it (in a text that repeats its sentences, nearly all of them).
+    first_left: dict[str, str] = {}
+    first_right: dict[str, str] = {}
+    left_free: set[str] = set()
+    right_free: set[str] = set()
+    for n in lengths:
+        for run, at in places[n].items():
+            end = len(run)
+            for i in at:
+                gram = run[i:i + n]
+                before = run[i - 1] if i else "^"
+                after = run[i + n] if i + n < end else "$"
+                if first_left.setdefault(gram, before) != before:
+                    left_free.add(gram)
+                if first_right.setdefault(gram, after) != after:
+                    right_free.add(gram)
+    frequent = {g for g in left_free & right_free if g[0] not in _FUNCTION_CHARS
                 and g[-1] not in _FUNCTION_CHARS and not tokenizer.known(g)}
-    aligned: dict[str, int] = dict.fromkeys(frequent, 0)
-    left: dict[str, set] = {g: set() for g in frequent}
-    right: dict[str, set] = {g: set() for g in frequent}
+    if not frequent:
+        return set()
+    # aligned: jieba's own cut starts and ends words at the string's edges in most places, so
+    # adding it joins words rather than re-cutting them ("社区|治理" must not become "社|区治理").
+    aligned = dict.fromkeys(frequent, 0)
     for run, times in runs.items():
         found = [(i, n) for n in lengths for i in places[n].get(run, ()) if run[i:i + n] in frequent]
         if not found:
@@ -251,15 +269,9 @@ def _recurring(norms, tokenizer: Tokenizer, min_count: int, lengths) -> set[str]
             at += len(word)
             bounds.add(at)
         for i, n in found:
-            gram = run[i:i + n]
-            aligned[gram] += times * (i in bounds and i + n in bounds)
-            left[gram].add(run[i - 1] if i else "^")
-            right[gram].add(run[i + n] if i + n < len(run) else "$")
-    # aligned: jieba's own cut starts and ends words at the string's edges in most places, so
-    # adding it joins words rather than re-cutting them ("社区|治理" must not become "社|区治理").
-    return {g for g in frequent
-            if len(left[g]) > 1 and len(right[g]) > 1 and 2 * aligned[g] >= counts[g]
-            and len(tokenizer.cut_plain(g)) > 1}
+            if i in bounds and i + n in bounds:
+                aligned[run[i:i + n]] += times
+    return {g for g in frequent if 2 * aligned[g] >= counts[g] and len(tokenizer.cut_plain(g)) > 1}
 
 
 #: Marks a run of single characters joined (single_runs): a guess at a word, not a search token.

@@ -34,6 +34,42 @@ def test_recurring_terms_finds_repeated_names_free_on_both_sides():
     assert "梧桐巷" not in terms
 
 
+def _recurring_by_definition(texts, tokenizer, min_count=3, lengths=(3, 4, 5, 6)):
+    """New-word discovery spelled out: every string counted everywhere, its neighbours collected."""
+    import re
+    from collections import Counter, defaultdict
+
+    from qa.script import CJK
+    from qa.terms import _FUNCTION_CHARS, normalize
+    runs = [r for t in texts for r in re.findall(f"[{CJK}]{{3,}}", normalize(t))]
+    counts, left, right, aligned = Counter(), defaultdict(set), defaultdict(set), Counter()
+    for run in runs:
+        bounds = {0}
+        for word in tokenizer.cut_plain(run):
+            bounds.add(max(bounds) + len(word))
+        for n in lengths:
+            for i in range(len(run) - n + 1):
+                gram = run[i:i + n]
+                counts[gram] += 1
+                left[gram].add(run[i - 1] if i else "^")
+                right[gram].add(run[i + n] if i + n < len(run) else "$")
+                aligned[gram] += i in bounds and i + n in bounds
+    return {g for g, c in counts.items() if c >= min_count and len(left[g]) > 1 and len(right[g]) > 1
+            and g[0] not in _FUNCTION_CHARS and g[-1] not in _FUNCTION_CHARS and not tokenizer.known(g)
+            and 2 * aligned[g] >= c and len(tokenizer.cut_plain(g)) > 1}
+
+
+def test_recurring_terms_follow_their_definition_on_real_text():
+    from qa.config import BUILTIN_CORPUS
+    paragraphs = [p for p in BUILTIN_CORPUS.read_text(encoding="utf-8").split("\n") if p.strip()]
+    tokenizer = default_tokenizer()
+    for texts in (paragraphs, paragraphs * 2 + paragraphs[:5], TEXTS):
+        for min_count in (2, 3):
+            expected = _recurring_by_definition(texts, tokenizer, min_count)
+            assert recurring_terms(texts, tokenizer, min_count) == expected
+    assert _recurring_by_definition(paragraphs, tokenizer)  # the article has some
+
+
 def test_recurring_terms_skips_strings_with_function_characters_at_the_edges():
     terms = recurring_terms(["的居民很多。", "小区的居民说。", "我们的居民。"], default_tokenizer())
     assert not any(t.startswith("的") or t.endswith("的") for t in terms)
