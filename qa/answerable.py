@@ -90,9 +90,13 @@ _ANY_NUMBER = re.compile(rf"(?<![0-9第])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年�
                          rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT}))[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]"
                          rf"|[{_NUMERALS}]+分之|半数|过半|一半|多数")
 #: A year: 2018年, 二〇一八年, 年代, 世纪, or four digits from 1500 to 2099 standing alone (面向2035,
-#: 2008奥运), not part of a longer number (1,2035; 2035,500), a decimal, a share or a count (2035人).
+#: 2008奥运, "by 2035.", 2008,2012): not part of a longer number or a word (12035, 2035,500, 20.2035,
+#: 2035.5, a1999, 2035km), not after 第, and not a share or a count (2035%, 2035人, 1600余人, 1800多万,
+#: 2000左右). Dates and times (_DATE, _TIME) take years too.
 _YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪"
-                   rf"|(?<![0-9.,])(?:1[5-9]|20)[0-9]{{2}}(?![0-9.%％]|,[0-9]{{3}}|\s*(?:{_UNIT}))")
+                   rf"|(?<![0-9a-zA-Z第])(?<![0-9]\.)(?:1[5-9]|20)[0-9]{{2}}"
+                   rf"(?![0-9a-zA-Z]|\.[0-9]|,[0-9]{{3}}(?![0-9])|\s*[%％‰]"
+                   rf"|\s*[多余]?\s*(?:{_UNIT})|\s*(?:多|余|左右))")
 _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{1,3}\s*[月日号]"
                    r"|(?:星期|礼拜|周)[一二三四五六日天]|每天|每日|工作日|周末|节假日")
 _TIME = re.compile(_DATE.pattern + r"|[0-9]{1,2}\s*[:：]\s*[0-9]{2}"

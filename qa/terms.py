@@ -350,7 +350,8 @@ class Tokenizer:
         """Search tokens of a question; single characters are dropped when longer words exist,
         since a lone character (指, 做, 装) matches too much to say what the question is about, and
         so are character pairs that include a question-frame character (怎么|解, 解决|的), and
-        words that point at the document itself (文章, 开头: "文章开头说…").
+        words that point at the document itself (文章, 开头: "文章开头说…"; their character pairs
+        stay, as every word's do).
         A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
         tokens = [t for t in self.words(normalize(text))
                   if not (t[0] == "#" and (t[1] in _QUESTION_CHARS or t[2] in _QUESTION_CHARS))

@@ -72,11 +72,19 @@ def test_what_the_question_itself_says_is_no_answer():
 
 def test_four_digits_standing_alone_are_a_year():
     year = AnswerKind("year")
-    assert gives(year, "规划瞄准的是哪一年？", "面向2035,对标全球领先城市。")
-    assert gives(year, "哪一年举办？", "2008奥运会在北京举办。")
+    for passage in ("面向2035,对标全球领先城市。", "2008奥运会在北京举办。", "It should be finished by 2035.",
+                    "分别在2008，2012举办。", "开幕日期为2035-01-01。"):
+        assert gives(year, "哪一年？", passage), passage
+    assert gives(year, "哪一年举办？", "2008，2012两届")
+    assert gives(year, "2008年以后哪一年？", "2008，2012两届")
     assert gives(AnswerKind("time"), "什么时候建成？", "预计2030建成。")
-    for passage in ("共有2035人报名。", "全长12035米。", "收入1,2035元。", "占比20.2035%。", "编号3000。"):
+    # each of these is turned away by one rule only: a longer number, a decimal, a thousands group,
+    # a Latin word, 第, a share, a count with or without 多/余, 左右
+    for passage in ("编号12035。", "编号20350。", "指数20.2035。", "指数2035.5。", "共2035,500元。",
+                    "型号a1999。", "全长2035km。", "占比2035%。", "第1900号。", "约1600余人。",
+                    "约1800多万。", "约2000左右。", "共2035人。"):
         assert not gives(year, "哪一年开始？", passage), passage
+
 
 
 def test_prices_phones_and_addresses():
