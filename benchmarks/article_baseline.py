@@ -6,21 +6,17 @@ that its passages are as long as the service's (~265 characters on the article).
     python -m benchmarks.article_baseline FILE [FILE ...] [--min-chars 265] [--source TEXT]
 
 Prints hit@1, hit@3 and the mean characters of the top passage per file, system and language
-(zh, zh-hant, en); a hit is a passage holding the question's `expect` (whitespace removed).
+(zh, zh-hant, en); a hit is a passage holding the question's `expect`, as `qa eval` counts it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from pathlib import Path
 
 from qa.config import BUILTIN_CORPUS
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
+from qa.evaluate import holds, load_questions
 
 
 def _tokens(text: str) -> list[str]:
@@ -54,7 +50,7 @@ def score(questions: list[dict], passages: list[str]) -> dict:
         ids, _ = index.retrieve([_tokens(q["question"]) or ["的"]], k=min(3, len(passages)),
                                 show_progress=False)
         top = [passages[i] for i in ids[0]]
-        ok = [_squash(q["expect"]) in _squash(t) for t in top]
+        ok = [holds(t, q["expect"]) for t in top]
         h1 += ok[0]
         h3 += any(ok)
         chars.append(len(top[0]))
@@ -76,7 +72,7 @@ def main(argv=None) -> int:
     systems = {"bm25-para": units(paragraphs, 0),
                f"bm25-para>={args.min_chars}": units(paragraphs, args.min_chars)}
     for path in args.files:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = load_questions(path)
         for name, passages in systems.items():
             for lang in ("zh", "zh-hant", "en"):
                 qs = [r for r in rows if r.get("lang") == lang and r.get("expect")]

@@ -18,7 +18,7 @@ from pathlib import Path
 import jieba
 
 from qa.segment import Segmenter
-from qa.terms import _base_dictionary, normalize
+from qa.terms import normalize, with_base_dictionary
 
 
 def read_texts(paths: list[Path]) -> list[str]:
@@ -35,10 +35,8 @@ def read_texts(paths: list[Path]) -> list[str]:
 
 def segmenters(term: str = "青枫里"):
     """(jieba's Tokenizer, the Segmenter with its loops only, the Segmenter), one term added."""
-    base = _base_dictionary()
-    theirs, loops, ours = jieba.Tokenizer(), Segmenter(), Segmenter()
+    theirs, loops, ours = (with_base_dictionary(t) for t in (jieba.Tokenizer(), Segmenter(), Segmenter()))
     for t in (theirs, loops, ours):
-        t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
         t.add_word(term, freq=50000)
     loops._rust = lambda: None  # the plain loops, as before jieba-rs
     ours.rust_after = 0  # jieba-rs from the first text (its dictionary loads before the timing)

@@ -52,10 +52,14 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
+def holds(text: str, expect: str) -> bool:
+    """Whether a passage holds the expected phrase, whitespace aside (what a hit is)."""
+    return _squash(expect) in _squash(text)
+
+
 def rank_of(answer, expect: str) -> int | None:
     """0-based rank of the first hit containing `expect`, or None."""
-    want = _squash(expect)
-    return next((i for i, h in enumerate(answer.hits) if want in _squash(h.text)), None)
+    return next((i for i, h in enumerate(answer.hits) if holds(h.text, expect)), None)
 
 
 def evaluate(qa, items: list[dict], k: int = 3) -> dict:

@@ -302,11 +302,7 @@ class Tokenizer:
 
     def __init__(self, terms=(), bigrams: bool = True):
         self.bigrams = bigrams
-        self._jieba = Segmenter()
-        base = _base_dictionary()
-        # a copy of the loaded dictionary costs ~50 ms; loading it again costs ~1 s
-        self._jieba.FREQ, self._jieba.total = dict(base.FREQ), base.total
-        self._jieba.initialized = True
+        self._jieba = with_base_dictionary(Segmenter())
         self.terms = frozenset(terms)
         for term in sorted(self.terms):
             self._jieba.add_word(term, freq=TERM_FREQ)
@@ -403,6 +399,14 @@ def _base_dictionary() -> jieba.Tokenizer:
             _base = jieba.Tokenizer()
             _base.initialize()
         return _base
+
+
+def with_base_dictionary(tokenizer: jieba.Tokenizer) -> jieba.Tokenizer:
+    """The tokenizer (jieba's own or a Segmenter), given a private copy of jieba's plain dictionary
+    and marked loaded: a copy costs ~50 ms, loading the dictionary again ~1 s."""
+    base = _base_dictionary()
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = dict(base.FREQ), base.total, True
+    return tokenizer
 
 
 def default_tokenizer() -> Tokenizer:

@@ -178,15 +178,13 @@ def _segmenter_pairs():
     import jieba
 
     from qa.segment import Segmenter
-    from qa.terms import _base_dictionary
+    from qa.terms import with_base_dictionary
 
-    base = _base_dictionary()
     # 研讨会 is in jieba's dictionary already: jieba adds its new count to the total without taking
     # the old one off, which the jieba-rs side must match
     for terms in ((), ("青枫里",), ("青枫里", "研讨会", "研讨会")):
-        ours, theirs = Segmenter(), jieba.Tokenizer()
+        ours, theirs = with_base_dictionary(Segmenter()), with_base_dictionary(jieba.Tokenizer())
         for t in (ours, theirs):
-            t.FREQ, t.total, t.initialized = dict(base.FREQ), base.total, True
             for term in terms:
                 t.add_word(term, freq=50000)
         ours.rust_after = 0
@@ -269,11 +267,9 @@ def test_segmenter_leaves_jieba_rs_where_its_dictionary_could_differ():
 
 def test_segmenter_loads_jieba_rs_only_after_its_loops_cut_enough_text():
     from qa.segment import Segmenter
-    from qa.terms import _base_dictionary
+    from qa.terms import with_base_dictionary
 
-    base = _base_dictionary()
-    seg = Segmenter()
-    seg.FREQ, seg.total, seg.initialized = dict(base.FREQ), base.total, True
+    seg = with_base_dictionary(Segmenter())
     seg.add_word("青枫里", freq=50000)
     seg.rust_after = 30
     text = "青枫里小区的业委会换届选举顺利完成。"
