@@ -8,7 +8,7 @@ import pytest
 
 from qa.config import BUILTIN_CORPUS
 from qa.ingest import parse_document, read_document
-from qa.ingest.repair import follow, spanning_word
+from qa.ingest.repair import follow, spanning_word, word_ends
 from qa.terms import default_tokenizer
 
 #: Breaks in the built-in article: (line that stops mid-sentence, line it continues on).
@@ -130,6 +130,20 @@ def test_spanning_word_finds_the_word_across_the_break():
     assert spanning_word("继而引发了居", "民对物业和业", tok) == "居民"
     assert spanning_word("党员的带头作用发挥得淋", "漓尽致,成立", tok) == "淋漓尽致"
     assert spanning_word("表决结果在楼道公告栏张贴七天。", "议题须有三分之二", tok) is None
+
+
+def test_word_ends_keep_only_ends_that_begin_a_word_and_change_no_join():
+    tok = default_tokenizer()
+    tail = "继而引发了居"
+    ends = word_ends(tail, tok)
+    assert "居" in ends and "了居" not in ends  # 居民 begins with 居; no word begins with 了居
+    assert "淋漓" in word_ends("发挥得淋漓", tok)  # 淋漓尽致 begins with it
+    assert spanning_word("发挥得淋漓", "尽致,成立", tok, word_ends("发挥得淋漓", tok)) == "淋漓尽致"
+    assert all(tail.endswith(e) for e in ends) and ends == sorted(ends, key=len)
+    heads = ["民对物业和业", "漓尽致,成立", "议题须有三分", "了之后大家", "住在这里"]
+    for t in (tail, "党员的带头作用发挥得淋", "表决结果在楼道公告", "问题得到"):
+        for head in heads:
+            assert spanning_word(t, head, tok, word_ends(t, tok)) == spanning_word(t, head, tok)
 
 
 def test_many_breaks_terminate_quickly_and_lose_nothing():

@@ -122,6 +122,30 @@ def test_table_pinyin_spells_words_as_lazy_pinyin_does():
     assert toneless_pinyin("绿") == "lv" and toneless_pinyin("下不了") == "xiabule"
 
 
+def test_tokens_are_the_search_words_then_bigrams_then_the_words_pinyin(monkeypatch):
+    # tokens() keeps what it made of each word (Tokenizer._word_kind); spelled out here from the
+    # segmenter's words, the tokens must be the same, with the word cache on, full, or tiny
+    import re
+
+    from qa import terms
+
+    text = "“三驾马车”的雍景苑停车条例, 居民 投票 决定; Parking rules 2019年 的了吗。"
+    tokenizer = Tokenizer(["雍景苑"])
+    norm = terms.normalize(text)
+    words = [w.strip() for w in tokenizer._jieba.search_list(norm, HMM=True)]
+    words = [w for w in words if w and re.search(r"\w", w) and w not in terms.STOPWORDS]
+    chinese = [w for w in words if len(w) > 1 and re.fullmatch(f"[{terms.CJK}]+", w)]
+    expected = words + char_bigrams(norm) + pinyin_tokens(chinese)
+    assert any(t.startswith(PINYIN_MARK) for t in expected) and "的" not in expected
+    assert tokenizer.tokens(text) == expected
+    assert tokenizer.tokens(text) == expected  # from the word cache
+    assert tokenizer.words(norm) == words + char_bigrams(norm)
+    monkeypatch.setattr(terms, "WORD_CACHE", 2)
+    small = Tokenizer(["雍景苑"])
+    assert small.tokens(text) == expected and small.tokens(text) == expected
+    assert len(small._kinds) == 2
+
+
 def test_romanized_runs_join_consecutive_words_and_drop_stop_words():
     runs = romanized_runs("who is gu jun")
     assert PINYIN_MARK + "gujun" in runs and PINYIN_MARK + "gu" in runs

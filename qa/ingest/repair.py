@@ -49,14 +49,17 @@ def is_incomplete(block: Block) -> bool:
     return block.kind == "body" and block.text[-1] not in PARAGRAPH_ENDERS
 
 
-def spanning_word(tail: str, head: str, tokenizer) -> str | None:
+def spanning_word(tail: str, head: str, tokenizer, ends: list[str] | None = None) -> str | None:
     """The dictionary word the segmenter finds across the join of tail and head, if any.
 
     Without a dictionary word that spans the join, the segmenter (dictionary only, no HMM) cannot
     return one, so the join is first checked against the dictionary alone: most pairs of
-    paragraphs fail there, for ~30 dictionary lookups instead of a segmentation.
+    paragraphs fail there, for a few dictionary lookups instead of a segmentation.
+
+    Args:
+        ends: word_ends(tail, tokenizer), when tail is tried against many heads.
     """
-    if not _joins_a_word(tail, head, tokenizer):
+    if not _joins_a_word(tail, head, tokenizer, ends):
         return None
     joined = tail + head
     start = 0
@@ -68,12 +71,19 @@ def spanning_word(tail: str, head: str, tokenizer) -> str | None:
     return None
 
 
-def _joins_a_word(tail: str, head: str, tokenizer) -> bool:
+def word_ends(tail: str, tokenizer) -> list[str]:
+    """The ends of `tail`, shortest first, that some dictionary word begins with (every end when
+    the tokenizer cannot tell): only these can start a word across a join."""
+    ends = [tail[-a:] for a in range(1, len(tail) + 1)]
+    starts = getattr(tokenizer, "starts_word", None)
+    return ends if starts is None else [e for e in ends if starts(e)]
+
+
+def _joins_a_word(tail: str, head: str, tokenizer, ends: list[str] | None = None) -> bool:
     """Whether an end of `tail` and a start of `head` make a dictionary word: the start is
     lengthened only while some word still begins with the join (jieba keeps word prefixes)."""
     starts = getattr(tokenizer, "starts_word", None)
-    for a in range(1, len(tail) + 1):
-        end = tail[-a:]
+    for end in word_ends(tail, tokenizer) if ends is None else ends:
         for b in range(1, len(head) + 1):
             join = end + head[:b]
             if tokenizer.known(join):
@@ -105,6 +115,7 @@ def link_scores(blocks: list[Block], tokenizer) -> dict[int, list[tuple[float, i
     for pos in breaks:
         i = body[pos]
         tail = blocks[i].text[-JOIN_CONTEXT:]
+        ends = word_ends(tail, tokenizer) if use_words else []
         next_body = body[pos + 1] if pos + 1 < len(body) else None
         if everywhere:
             near = body[1:]
@@ -116,7 +127,7 @@ def link_scores(blocks: list[Block], tokenizer) -> dict[int, list[tuple[float, i
         for j in near:
             if j == i:
                 continue
-            word = spanning_word(tail, blocks[j].text[:JOIN_CONTEXT], tokenizer) if use_words else None
+            word = spanning_word(tail, blocks[j].text[:JOIN_CONTEXT], tokenizer, ends) if use_words else None
             score = WORD_EVIDENCE + math.log1p(doc_count(word)) if word else 0.0
             if j == next_body and not any(blocks[m].kind == "heading" for m in range(i + 1, j)):
                 score += ADJACENT_PRIOR
