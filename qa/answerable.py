@@ -47,6 +47,9 @@ _GENERIC = frozenset("个位名种百千万亿")
 _MEASURES = frozenset("米 厘米 毫米 公里 千米 平方公里 平方米 公顷 吨 公斤 千克 度".split())
 _NUMERALS = "零〇一二两三四五六七八九十百千万亿兆廿卅半几数多"
 _NUMBER = rf"(?:[0-9]+(?:[.,][0-9]+)*|[{_NUMERALS}]+)"
+#: 多, 数 or 几 with no other numeral: a vague amount (多次, 多类, 数次, 多元 "manifold"). It answers a
+#: count in its own unit (几次 -> 多次) but is no number in general (多少个居民区 -> 多类 is none).
+_VAGUE = rf"[多数几]+(?![{_NUMERALS}])"
 _UNIT = "|".join(map(re.escape, UNITS))
 
 # ----- what a question asks for -----
@@ -80,14 +83,15 @@ _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?
                          r"|\bhow much\b.*\b(?:cost|fee|price|pay)", re.I)
 
 # ----- what a passage gives -----
-#: Any count: digits that are not a date (2018年, 4月29日 count nothing), a Chinese numeral with a
-#: unit other than a year or month (not 一个, 一条, 一项…: mostly "a", not a count), or a share
-#: (60%, 三分之二, 过半数). A number after 第 is a rank, not a count (第100个街道, 第三代).
+#: Any count: digits that are not a date (2018年, 4月29日 count nothing) or a year standing alone
+#: (面向2035: see gives), a Chinese numeral with a unit other than a year or month (not 一个, 一条,
+#: 一项…: mostly "a", not a count; not 多次, 多类: _VAGUE), or a share (60%, 三分之二, 过半数). A
+#: number after 第 is a rank, not a count (第100个街道, 第三代).
 _COUNT_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月"))))
 #: Units after which 一 is "a" (一个, 一条), not a magnitude (一百 is 100).
 _A_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月", "百", "千", "万", "亿"))))
 _ANY_NUMBER = re.compile(rf"(?<![0-9第])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年月日号])"
-                         rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT}))[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]"
+                         rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT})|{_VAGUE})[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]"
                          rf"|[{_NUMERALS}]+分之|半数|过半|一半|多数")
 #: A year: 2018年, 二〇一八年, 年代, 世纪, or four digits from 1500 to 2099 standing alone (面向2035,
 #: 2008奥运, "by 2035.", 2008,2012): not part of a longer number or a word (12035, 2035,500, 20.2035,
@@ -102,7 +106,8 @@ _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{
 _TIME = re.compile(_DATE.pattern + r"|[0-9]{1,2}\s*[:：]\s*[0-9]{2}"
                    r"|[0-9零〇一二两三四五六七八九十]{1,3}\s*[点时]|[上下中晚]午|早上|晚上|凌晨|时候|时期|时代|期间|[早中晚初末]期|纪|[之以]?[前后]|[初末]|近年"
                    r"|当时|如今|现在|目前|[春夏秋冬]")
-_PRICE = re.compile(rf"{_NUMBER}\s*(?:多|余)?\s*[万千百亿]?\s*(?:元|块|角|美元|港元|英镑|欧元)|免费|不收费")
+_PRICE = re.compile(rf"(?!{_VAGUE}){_NUMBER}\s*(?:多|余)?\s*[万千百亿]?\s*(?:元|块|角|美元|港元|英镑|欧元)"
+                    r"|免费|不收费")
 _RANK = re.compile(rf"第\s*{_NUMBER}|首[个位家批次届座所任]|头[号名]|榜首|冠军|亚军|季军|之首")
 _SHARE = re.compile(rf"[0-9]\s*[%％]|百分之|{_NUMBER}分之|{_NUMBER}\s*[:：比兑]\s*{_NUMBER}"
                     rf"|[{_NUMERALS}]成(?![为员立功])|半数|过半|一半|多数|少数|大部分|小部分")
@@ -163,9 +168,13 @@ def asked_kind(question: str) -> AnswerKind | None:
 
 def gives(kind: AnswerKind, question: str, passage: str) -> bool:
     """Whether the passage holds an answer of that kind that the question does not itself contain.
-    A count may also be given as a share (几成 -> 60%)."""
+    A count may also be given as a share (几成 -> 60%); a year is no count (面向2035)."""
     asked, text = normalize(question), normalize(passage)
-    if any(m.group(0) not in asked for m in kind.pattern().finditer(text)):
+    found = kind.pattern().finditer(text)
+    if kind.name == "count" and not kind.unit:  # (几年 asks for 年: there 2018年 is one)
+        years = {m.start() for m in _YEAR.finditer(text)}
+        found = (m for m in found if m.start() not in years)
+    if any(m.group(0) not in asked for m in found):
         return True
     return kind.name == "count" and kind.unit == "成" and bool(re.search(r"[0-9][%％]", text))
 

@@ -87,6 +87,23 @@ def test_four_digits_standing_alone_are_a_year():
 
 
 
+def test_a_year_standing_alone_and_a_vague_amount_are_no_count():
+    anything, times = AnswerKind("count"), AnswerKind("count", "次")
+    assert not gives(anything, "一共有多少个居民区？", "面向2035,对标全球领先城市。")
+    assert gives(anything, "一共有多少个居民区？", "面向2035,共有12个居民区。")
+    assert gives(anything, "一共有多少人？", "约1600余人。")  # not a year: a count
+    assert gives(anything, "一共有多少人？", "共2035人。")
+    assert gives(AnswerKind("count", "年"), "于西元几年成立？", "于1995年成立。")  # 几年: which year
+    for vague in ("经过多次协商，又分成多类主体。", "数次调解后达成一致。", "面对多元主体。"):
+        assert not gives(anything, "一共有多少人？", vague), vague
+    assert gives(times, "协商了几次？", "经过多次协商。")  # the text's own answer, in the unit asked
+    assert not gives(times, "协商了几次？", "面对多元主体。")
+    assert not gives(AnswerKind("price"), "收费多少钱？", "面对多元主体。")
+    for counted in ("经过三十多次协商。", "数十次调解后达成一致。", "十几次会议。"):
+        assert gives(anything, "一共有多少？", counted), counted
+        assert gives(times, "协商了几次？", counted), counted
+
+
 def test_prices_phones_and_addresses():
     assert gives(AnswerKind("price"), "充电每度多少钱？", "每度电收费一元五角。")
     assert not gives(AnswerKind("price"), "充电每度多少钱？", "小区设有二十个充电桩。")
