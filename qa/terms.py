@@ -46,9 +46,6 @@ _FUNCTION_CHARS = set("的了和与及或是在对把被为以于之其这那此
 _QUESTION_CHARS = set("的了吗呢吧么什怎哪谁几")
 #: Words by which a question points at the document itself ("文章开头说…"), not at what it says.
 _META_WORDS = frozenset("文章 本文 文中 开头 结尾 开篇 文末".split())
-#: Distinct words a tokenizer keeps what it made of (Tokenizer._word_kind); a knowledge base of
-#: 1,000 Wikipedia paragraphs has ~36,000.
-WORD_CACHE = 500_000
 _CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
 _NGRAM_CHARS = re.compile(f"[{CJK}]{{3,}}")
 
@@ -310,32 +307,18 @@ class Tokenizer:
         for term in sorted(self.terms):
             self._jieba.add_word(term, freq=TERM_FREQ)
         self._translations: dict[str, list[str]] = {}
-        #: segmenter word -> (search word or None, its pinyin token or None): a corpus repeats its
-        #: words, and each is cleaned, checked and spelled once (see _word_kind)
-        self._kinds: dict[str, tuple[str | None, str | None]] = {}
 
     def cut_plain(self, text: str) -> list[str]:
         """Dictionary-only segmentation (no HMM guessing of new words)."""
         return self._jieba.cut_list(text, HMM=False)
 
-    def _word_kind(self, word: str) -> tuple[str | None, str | None]:
-        """What a word of the segmenter gives: the search word (stripped; None for a stop word or
-        punctuation) and the pinyin token of a Chinese search word of 2+ characters (else None).
-        Kept per word, up to WORD_CACHE words."""
-        kind = self._kinds.get(word)
-        if kind is None:
-            w = word.strip()
-            if w and _WORD.search(w) and w not in STOPWORDS:
-                kind = (w, _pinyin(w) if len(w) > 1 and _CJK_RUN.fullmatch(w) else None)
-            else:
-                kind = (None, None)
-            if len(self._kinds) < WORD_CACHE:
-                self._kinds[word] = kind
-        return kind
-
     def _search_words(self, norm: str) -> list[str]:
-        kind = self._word_kind
-        return [w for w, _ in map(kind, self._jieba.search_list(norm, HMM=True)) if w is not None]
+        out = []
+        for word in self._jieba.search_list(norm, HMM=True):
+            word = word.strip()
+            if word and _WORD.search(word) and word not in STOPWORDS:
+                out.append(word)
+        return out
 
     def words(self, norm: str) -> list[str]:
         """jieba search words of normalised text (words and their dictionary sub-words), minus
@@ -347,16 +330,13 @@ class Tokenizer:
 
     def tokens(self, text: str) -> list[str]:
         """Search tokens of a passage: words, bigrams and the pinyin of its Chinese words (in
-        this order; the pinyin is of the words only, as no bigram is a Chinese word): the same
-        tokens as words() plus the pinyin. Each distinct word is cleaned, checked and spelled
-        once per tokenizer (_word_kind)."""
+        this order; the pinyin is of the words only, as no bigram is a Chinese word). The same
+        tokens as words() plus the pinyin, but the words are picked for pinyin before the
+        bigrams join them: filtering words + bigrams took 0.16 s instead of 0.065 s on the
+        first 120 articles of CMRC and of DRCD."""
         norm = normalize(text)
-        out, pinyin = [], []
-        for w, p in map(self._word_kind, self._jieba.search_list(norm, HMM=True)):
-            if w is not None:
-                out.append(w)
-                if p is not None:
-                    pinyin.append(p)
+        out = self._search_words(norm)
+        pinyin = pinyin_tokens([w for w in out if len(w) > 1 and _CJK_RUN.fullmatch(w)])
         if self.bigrams:
             out.extend(char_bigrams(norm))
         out.extend(pinyin)

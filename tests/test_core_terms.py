@@ -122,9 +122,9 @@ def test_table_pinyin_spells_words_as_lazy_pinyin_does():
     assert toneless_pinyin("绿") == "lv" and toneless_pinyin("下不了") == "xiabule"
 
 
-def test_tokens_are_the_search_words_then_bigrams_then_the_words_pinyin(monkeypatch):
-    # tokens() keeps what it made of each word (Tokenizer._word_kind); spelled out here from the
-    # segmenter's words, the tokens must be the same, with the word cache on, full, or tiny
+def test_tokens_are_the_search_words_then_bigrams_then_the_words_pinyin():
+    # spelled out from the segmenter's words: stop words and punctuation out, then the character
+    # pairs, then the pinyin of the Chinese words of two or more characters
     import re
 
     from qa import terms
@@ -137,13 +137,9 @@ def test_tokens_are_the_search_words_then_bigrams_then_the_words_pinyin(monkeypa
     chinese = [w for w in words if len(w) > 1 and re.fullmatch(f"[{terms.CJK}]+", w)]
     expected = words + char_bigrams(norm) + pinyin_tokens(chinese)
     assert any(t.startswith(PINYIN_MARK) for t in expected) and "的" not in expected
+    assert "雍景苑" in words and "parking" in words
     assert tokenizer.tokens(text) == expected
-    assert tokenizer.tokens(text) == expected  # from the word cache
     assert tokenizer.words(norm) == words + char_bigrams(norm)
-    monkeypatch.setattr(terms, "WORD_CACHE", 2)
-    small = Tokenizer(["雍景苑"])
-    assert small.tokens(text) == expected and small.tokens(text) == expected
-    assert len(small._kinds) == 2
 
 
 def test_romanized_runs_join_consecutive_words_and_drop_stop_words():
