@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from itertools import chain
 
 from .terms import normalize
 from .translate import proper_nouns
@@ -48,7 +49,8 @@ _MEASURES = frozenset("米 厘米 毫米 公里 千米 平方公里 平方米 �
 _NUMERALS = "零〇一二两三四五六七八九十百千万亿兆廿卅半几数多"
 _NUMBER = rf"(?:[0-9]+(?:[.,][0-9]+)*|[{_NUMERALS}]+)"
 #: 多, 数 or 几 with no other numeral: a vague amount (多次, 多类, 数次, 多元 "manifold"). It answers a
-#: count in its own unit (几次 -> 多次) but is no number in general (多少个居民区 -> 多类 is none).
+#: count in the unit or classifier asked (几次 -> 多次, 几位 -> 多位) but is no number in general
+#: (多少个居民区 -> 多类 is none).
 _VAGUE = rf"[多数几]+(?![{_NUMERALS}])"
 _UNIT = "|".join(map(re.escape, UNITS))
 
@@ -58,7 +60,7 @@ _UNIT = "|".join(map(re.escape, UNITS))
 _ASKS_COUNT = re.compile(rf"(?<![哪好])(?:多少|几)(?!乎|何|[年天月]前)({_UNIT})?")
 _ASKS_COUNT_EN = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b", re.I)
 #: A question word after the count: the count is said in passing (带领几个同伙建立哪个国家？).
-_ASKS_OTHER = re.compile(r"谁|什么|哪")
+_ASKS_OTHER = re.compile(r"谁|什么|啥|哪")
 #: A year, or a date, asked for by name (哪一年; 几月几号): the answer is one.
 _ASKS_YEAR = re.compile(r"哪一?年|何年|年份|\b(?:what|which) year\b", re.I)
 _ASKS_DATE = re.compile(r"哪一?天|几月|几号|哪个?月|日期|\b(?:what|which) (?:date|month|day)\b", re.I)
@@ -97,10 +99,10 @@ _ANY_NUMBER = re.compile(rf"(?<![0-9第])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年�
 #: 2008奥运, "by 2035.", 2008,2012): not part of a longer number or a word (12035, 2035,500, 20.2035,
 #: 2035.5, a1999, 2035km), not after 第, and not a share or a count (2035%, 2035人, 1600余人, 1800多万,
 #: 2000左右). Dates and times (_DATE, _TIME) take years too.
-_YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪"
-                   rf"|(?<![0-9a-zA-Z第])(?<![0-9]\.)(?:1[5-9]|20)[0-9]{{2}}"
-                   rf"(?![0-9a-zA-Z]|\.[0-9]|,[0-9]{{3}}(?![0-9])|\s*[%％‰]"
-                   rf"|\s*[多余]?\s*(?:{_UNIT})|\s*(?:多|余|左右))")
+_BARE_YEAR = re.compile(rf"(?<![0-9a-zA-Z第])(?<![0-9]\.)(?:1[5-9]|20)[0-9]{{2}}"
+                        rf"(?![0-9a-zA-Z]|\.[0-9]|,[0-9]{{3}}(?![0-9])|\s*[%％‰]"
+                        rf"|\s*[多余]?\s*(?:{_UNIT})|\s*(?:多|余|左右))")
+_YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪|" + _BARE_YEAR.pattern)
 _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{1,3}\s*[月日号]"
                    r"|(?:星期|礼拜|周)[一二三四五六日天]|每天|每日|工作日|周末|节假日")
 _TIME = re.compile(_DATE.pattern + r"|[0-9]{1,2}\s*[:：]\s*[0-9]{2}"
@@ -168,12 +170,17 @@ def asked_kind(question: str) -> AnswerKind | None:
 
 def gives(kind: AnswerKind, question: str, passage: str) -> bool:
     """Whether the passage holds an answer of that kind that the question does not itself contain.
-    A count may also be given as a share (几成 -> 60%); a year is no count (面向2035)."""
+    A count may also be given as a share (几成 -> 60%); a year standing alone is no count (面向2035;
+    also where it would be one: 人数达1999); a vague amount counts in the classifier asked."""
     asked, text = normalize(question), normalize(passage)
     found = kind.pattern().finditer(text)
     if kind.name == "count" and not kind.unit:  # (几年 asks for 年: there 2018年 is one)
-        years = {m.start() for m in _YEAR.finditer(text)}
+        years = {m.start() for m in _BARE_YEAR.finditer(text)}
         found = (m for m in found if m.start() not in years)
+        count = _ASKS_COUNT.search(asked)
+        if count and count.group(1):  # 几位专家 <- 多位专家: a vague amount of the classifier asked
+            vague = rf"(?<![第{_NUMERALS}]){_VAGUE}{re.escape(count.group(1))}"
+            found = chain(found, re.finditer(vague, text))
     if any(m.group(0) not in asked for m in found):
         return True
     return kind.name == "count" and kind.unit == "成" and bool(re.search(r"[0-9][%％]", text))

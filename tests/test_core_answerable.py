@@ -97,8 +97,15 @@ def test_a_year_standing_alone_and_a_vague_amount_are_no_count():
     for vague in ("经过多次协商，又分成多类主体。", "数次调解后达成一致。", "面对多元主体。"):
         assert not gives(anything, "一共有多少人？", vague), vague
     assert gives(times, "协商了几次？", "经过多次协商。")  # the text's own answer, in the unit asked
-    assert not gives(times, "协商了几次？", "面对多元主体。")
-    assert not gives(AnswerKind("price"), "收费多少钱？", "面对多元主体。")
+    assert gives(anything, "有几位专家参加？", "多位专家参加了研讨。")  # ... or in the classifier asked
+    assert not gives(anything, "有几个部门参与？", "多位专家参加了研讨。")
+    assert gives(anything, "一共有多少？", "已有三百年历史。")  # 三百: a count, not a year
+    assert gives(anything, "一共有多少？", "人数达1999人。")
+    assert not gives(anything, "一共有多少？", "人数达1999。")  # taken for a year
+    price = AnswerKind("price")
+    assert not gives(price, "收费多少钱？", "面对多元主体。")
+    assert gives(price, "收费多少钱？", "每次收费二十多元。") and gives(price, "收费多少钱？", "收费5多元。")
+    assert asked_kind("经过几年摸索，给出的答案到底是啥？") is None  # 啥 (什么) is what is asked
     for counted in ("经过三十多次协商。", "数十次调解后达成一致。", "十几次会议。"):
         assert gives(anything, "一共有多少？", counted), counted
         assert gives(times, "协商了几次？", counted), counted

@@ -140,10 +140,19 @@ def test_word_ends_keep_only_ends_that_begin_a_word_and_change_no_join():
     assert "淋漓" in word_ends("发挥得淋漓", tok)  # 淋漓尽致 begins with it
     assert spanning_word("发挥得淋漓", "尽致,成立", tok, word_ends("发挥得淋漓", tok)) == "淋漓尽致"
     assert all(tail.endswith(e) for e in ends) and ends == sorted(ends, key=len)
-    heads = ["民对物业和业", "漓尽致,成立", "议题须有三分", "了之后大家", "住在这里"]
-    for t in (tail, "党员的带头作用发挥得淋", "表决结果在楼道公告", "问题得到"):
+    assert "一丝不" in word_ends("的人们一丝不", tok)  # begins 一丝不挂, and is no word itself
+
+    class EveryEnd:  # no starts_word: every end of the tail is tried, as before word_ends
+        known, cut_plain = tok.known, tok.cut_plain
+
+    assert word_ends(tail, EveryEnd()) == [tail[-a:] for a in range(1, len(tail) + 1)]
+    heads = ["民对物业和业", "漓尽致,成立", "议题须有三分", "了之后大家", "住在这里", "挂的事", "得的好事"]
+    tails = (tail, "党员的带头作用发挥得淋", "表决结果在楼道公告", "问题得到", "的人们一丝不", "这样做一举两")
+    for t in tails:
         for head in heads:
-            assert spanning_word(t, head, tok, word_ends(t, tok)) == spanning_word(t, head, tok)
+            expected = spanning_word(t, head, EveryEnd())
+            assert spanning_word(t, head, tok, word_ends(t, tok)) == expected, (t, head)
+    assert spanning_word("的人们一丝不", "挂的事", tok, word_ends("的人们一丝不", tok)) == "一丝不挂"
 
 
 def test_many_breaks_terminate_quickly_and_lose_nothing():
