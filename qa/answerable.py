@@ -86,14 +86,16 @@ _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?
 
 # ----- what a passage gives -----
 #: Any count: digits that are not a date (2018年, 4月29日 count nothing) or a year standing alone
-#: (面向2035: see gives), a Chinese numeral with a unit other than a year or month (not 一个, 一条,
-#: 一项…: mostly "a", not a count; not 多次, 多类: _VAGUE), or a share (60%, 三分之二, 过半数). A
-#: number after 第 is a rank, not a count (第100个街道, 第三代).
+#: (面向2035: see gives), a Chinese numeral with a unit other than a year or month, perhaps with 余 or
+#: 来 between (三十余人, 十来个; not 一个, 一条, 一项…: mostly "a", not a count; not 多次, 多类:
+#: _VAGUE), or a share (60%, 三分之二, 过半数). A number after 第 is a rank, not a count (第100个街道,
+#: 第三代).
 _COUNT_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月"))))
 #: Units after which 一 is "a" (一个, 一条), not a magnitude (一百 is 100).
 _A_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月", "百", "千", "万", "亿"))))
 _ANY_NUMBER = re.compile(rf"(?<![0-9第])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年月日号])"
-                         rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT})|{_VAGUE})[{_NUMERALS}]+(?:{_COUNT_UNIT})|[%％]"
+                         rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT})|{_VAGUE})"
+                         rf"[{_NUMERALS}]+[余来]?(?:{_COUNT_UNIT})|[%％]"
                          rf"|[{_NUMERALS}]+分之|半数|过半|一半|多数")
 #: A year: 2018年, 二〇一八年, 年代, 世纪, or four digits from 1500 to 2099 standing alone (面向2035,
 #: 2008奥运, "by 2035.", 2008,2012): not part of a longer number or a word (12035, 2035,500, 20.2035,

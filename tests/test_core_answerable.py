@@ -100,6 +100,8 @@ def test_a_year_standing_alone_and_a_vague_amount_are_no_count():
     assert gives(anything, "有几位专家参加？", "多位专家参加了研讨。")  # ... or in the classifier asked
     assert not gives(anything, "有几个部门参与？", "多位专家参加了研讨。")
     assert gives(anything, "一共有多少？", "已有三百年历史。")  # 三百: a count, not a year
+    for about in ("约三十余人。", "来了十来个。"):
+        assert gives(anything, "一共有多少？", about), about
     assert gives(anything, "一共有多少？", "人数达1999人。")
     assert not gives(anything, "一共有多少？", "人数达1999。")  # taken for a year
     price = AnswerKind("price")
