@@ -68,6 +68,8 @@ def test_what_the_question_itself_says_is_no_answer():
     assert gives(AnswerKind("time"), "图书室几点开门？", "图书室每天上午九点开门。")
     assert gives(AnswerKind("time"), "几点开门？", "开放时间 8:30 至 17:00。")
     assert gives(AnswerKind("date"), "哪天闭馆？", "每周一闭馆。")
+    assert gives(AnswerKind("date"), "新规实施后哪天出的事？", "新规实施第三天就出了事。")  # the Nth day
+    assert not gives(AnswerKind("date"), "新规实施后哪天出的事？", "新规实施三天后就出了事。")
 
 
 def test_four_digits_standing_alone_are_a_year():
