@@ -85,25 +85,27 @@ _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?
                          r"|\bhow much\b.*\b(?:cost|fee|price|pay)", re.I)
 
 # ----- what a passage gives -----
-#: Any count: digits that are not a date (2018年, 4月29日 count nothing) or a year standing alone
-#: (面向2035: see gives), a Chinese numeral with a unit other than a year or month, perhaps with 余 or
-#: 来 between (三十余人, 十来个; not 一个, 一条, 一项…: mostly "a", not a count; not 多次, 多类:
-#: _VAGUE), or a share (60%, 三分之二, 过半数). A number after 第 is a rank, not a count (第100个街道,
-#: 第三代).
-_COUNT_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月"))))
-#: Units after which 一 is "a" (一个, 一条), not a magnitude (一百 is 100).
-_A_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月", "百", "千", "万", "亿"))))
-_ANY_NUMBER = re.compile(rf"(?<![0-9第])[0-9]+(?:[.,][0-9]+)*(?![0-9]|\s*[年月日号])"
-                         rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT})|{_VAGUE})"
-                         rf"[{_NUMERALS}]+[余来]?(?:{_COUNT_UNIT})|[%％]"
-                         rf"|[{_NUMERALS}]+分之|半数|过半|一半|多数")
-#: A year: 2018年, 二〇一八年, 年代, 世纪, or four digits from 1500 to 2099 standing alone (面向2035,
-#: 2008奥运, "by 2035.", 2008,2012): not part of a longer number or a word (12035, 2035,500, 20.2035,
-#: 2035.5, a1999, 2035km), not after 第, and not a share or a count (2035%, 2035人, 1600余人, 1800多万,
-#: 2000左右). Dates and times (_DATE, _TIME) take years too.
+#: A year standing alone: four digits from 1500 to 2099 (面向2035, 2008奥运, "by 2035.", 2008,2012),
+#: not part of a longer number or a word (12035, 2035,500, 20.2035, 2035.5, a1999, 2035km), not after
+#: 第, and not a share or a count (2035%, 2035人, 1600余人, 1800多万, 2000左右).
 _BARE_YEAR = re.compile(rf"(?<![0-9a-zA-Z第])(?<![0-9]\.)(?:1[5-9]|20)[0-9]{{2}}"
                         rf"(?![0-9a-zA-Z]|\.[0-9]|,[0-9]{{3}}(?![0-9])|\s*[%％‰]"
                         rf"|\s*[多余]?\s*(?:{_UNIT})|\s*(?:多|余|左右))")
+#: Any count: digits that are not a date (2018年, 4月29日 count nothing) or a year standing alone
+#: (面向2035, and 人数达1999 too: it looks like one), a Chinese numeral with a unit other than a year
+#: or month, perhaps with 余 or 来 between (三十余人, 十来个; not 一个, 一条, 一项…: mostly "a", not a
+#: count; not 多次, 多类: _VAGUE), or a share (60%, 三分之二, 过半数). A number after 第 is a rank, not a
+#: count (第100个街道, 第三代). Counts in a named unit are _count_in's (几年 -> 1995年).
+_COUNT_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月"))))
+#: Units after which 一 is "a" (一个, 一条), not a magnitude (一百 is 100).
+_A_UNIT = "|".join(map(re.escape, (u for u in UNITS if u not in ("年", "月", "百", "千", "万", "亿"))))
+_ANY_NUMBER = re.compile(rf"(?<![0-9第])(?!{_BARE_YEAR.pattern})[0-9]+(?:[.,][0-9]+)*"
+                         rf"(?![0-9]|\s*[年月日号])"
+                         rf"|(?<![第{_NUMERALS}])(?!一(?:{_A_UNIT})|{_VAGUE})"
+                         rf"[{_NUMERALS}]+[余来]?(?:{_COUNT_UNIT})|[%％]"
+                         rf"|[{_NUMERALS}]+分之|半数|过半|一半|多数")
+#: A year: 2018年, 二〇一八年, 年代, 世纪, or a year standing alone (_BARE_YEAR). Dates and times
+#: (_DATE, _TIME) take years too.
 _YEAR = re.compile(r"[0-9]{1,4}\s*年|[〇零一二三四五六七八九十百]{1,4}年|年代|世纪|" + _BARE_YEAR.pattern)
 #: A date: a year, a month or day of the month, the Nth day (新规实施第三天), a weekday.
 _DATE = re.compile(_YEAR.pattern + r"|[0-9一二三四五六七八九十廿卅]{1,3}\s*[月日号]"
@@ -174,15 +176,13 @@ def asked_kind(question: str) -> AnswerKind | None:
 
 def gives(kind: AnswerKind, question: str, passage: str) -> bool:
     """Whether the passage holds an answer of that kind that the question does not itself contain.
-    A count may also be given as a share (几成 -> 60%); a year standing alone is no count (面向2035;
-    also where it would be one: 人数达1999); a vague amount counts in the classifier asked."""
+    A count may also be given as a share (几成 -> 60%), and one that names no unit by a vague amount
+    of the classifier asked (几位专家 -> 多位专家)."""
     asked, text = normalize(question), normalize(passage)
     found = kind.pattern().finditer(text)
-    if kind.name == "count" and not kind.unit:  # (几年 asks for 年: there 2018年 is one)
-        years = {m.start() for m in _BARE_YEAR.finditer(text)}
-        found = (m for m in found if m.start() not in years)
+    if kind.name == "count" and not kind.unit:
         count = _ASKS_COUNT.search(asked)
-        if count and count.group(1):  # 几位专家 <- 多位专家: a vague amount of the classifier asked
+        if count and count.group(1):  # a generic classifier (个, 位, 名, 种) makes no unit of the kind
             vague = rf"(?<![第{_NUMERALS}]){_VAGUE}{re.escape(count.group(1))}"
             found = chain(found, re.finditer(vague, text))
     if any(m.group(0) not in asked for m in found):

@@ -88,7 +88,6 @@ def test_four_digits_standing_alone_are_a_year():
         assert not gives(year, "哪一年开始？", passage), passage
 
 
-
 def test_a_year_standing_alone_and_a_vague_amount_are_no_count():
     anything, times = AnswerKind("count"), AnswerKind("count", "次")
     assert not gives(anything, "一共有多少个居民区？", "面向2035,对标全球领先城市。")
