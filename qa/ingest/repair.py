@@ -286,7 +286,9 @@ def demote_broken_headings(blocks: list[Block], tokenizer) -> list[Block]:
         else:
             pos = bisect.bisect_left(body, n)
             near = heads[max(0, pos - WINDOW):pos + WINDOW]
-        if any(spanning_word(b.text[-JOIN_CONTEXT:], head, tokenizer) for head in near):
+        tail = b.text[-JOIN_CONTEXT:]
+        ends = word_ends(tail, tokenizer)
+        if any(spanning_word(tail, head, tokenizer, ends) for head in near):
             out[n] = replace(b, kind="body")
     return out
 
