@@ -190,6 +190,13 @@ def gives(kind: AnswerKind, question: str, passage: str) -> bool:
     return kind.name == "count" and kind.unit == "成" and bool(re.search(r"[0-9][%％]", text))
 
 
+def answer_test(question: str):
+    """A test of whether a text holds the kind of answer the question asks for (gives), or None
+    when it asks for none. Retrieval uses it to settle near ties between blocks (qa.retrieve)."""
+    kind = asked_kind(question)
+    return None if kind is None else functools.partial(gives, kind, question)
+
+
 def names(words) -> list[str]:
     """The words (2+ characters) that CC-CEDICT gives only as proper nouns: places, people,
     organisations (translate.proper_nouns)."""

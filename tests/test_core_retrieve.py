@@ -354,3 +354,34 @@ def test_a_cross_lingual_question_weighs_the_cosine_by_its_own_weight(qa_builtin
         assert qa_builtin.ask("雍景苑的停车难题是怎么解决的？", k=3) == before
     finally:
         retriever.cross_lingual_dense_weight = saved
+
+
+def test_blocks_near_the_top_without_the_kind_asked_lose_the_margin(qa_builtin):
+    import qa.retrieve
+    from qa.answerable import answer_test
+
+    retriever, tokenizer = qa_builtin.retriever, qa_builtin.tokenizer
+    question = "新江湾城在上海的街道里排第几？"
+    answers = answer_test(question)
+    assert answers is not None and answer_test("三驾马车指什么") is None
+    vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
+    plain = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30)[:2]), strict=True))
+    ranked = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30, answers=answers)[:2]),
+                      strict=True))
+    assert plain.keys() == ranked.keys()
+    best, margin, lowered = max(plain.values()), qa.retrieve.KIND_MARGIN, 0
+    for block, score in plain.items():
+        near, holds = score >= best - margin, answers(retriever.block_text(block))
+        expected = score - margin if near and not holds else score
+        assert ranked[block] == pytest.approx(expected, abs=1e-6)
+        lowered += near and not holds
+    assert lowered  # the test saw a block lose the margin
+
+
+def test_a_near_tie_goes_to_the_block_that_holds_the_kind_asked(qa_builtin, monkeypatch):
+    import qa.retrieve
+
+    question = "新江湾城街道在上海众多街道里是第几个成立的？"  # the opening says 上海的第100个街道
+    assert "第100个" in qa_builtin.ask(question).hits[0].text
+    monkeypatch.setattr(qa.retrieve, "KIND_MARGIN", 0.0)
+    assert "第100个" not in qa_builtin.ask(question).hits[0].text
