@@ -78,8 +78,9 @@ _ASKS_SHARE = re.compile(r"(?:多大|什么|多少)的?比[例重率]|比[例重
                          r"|\bhow (?:large|big) a (?:share|proportion)\b", re.I)
 _ASKS_PHONE = re.compile(r"(?:电话|手机|热线)(?:号码)?是?多少|号码是|联系方式"
                          r"|\b(?:phone|telephone) number\b", re.I)
-_ASKS_ADDRESS = re.compile(r"地址|门牌|哪条(?:马路|路|街|巷|弄)|什么(?:马路|路)(?!线|径)|\baddress\b"
-                           r"|\b(?:which|what) (?:road|street)\b", re.I)
+#: 哪条路, 哪几条路, 哪些街 (not 哪路, 哪条路线, 哪条路子), 什么路, address.
+_ASKS_ADDRESS = re.compile(r"地址|门牌|哪(?:[几些]条?|条)(?:马路|路|街|巷|弄)(?!线|径|子)"
+                           r"|什么(?:马路|路)(?!线|径)|\baddress\b|\b(?:which|what) (?:road|street)\b", re.I)
 _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?|租金)"
                          r"|(?:费用?|价格?|价钱|罚款|罚金|租金|工资|薪水)(?:是|要|为|需要|得|交)?(?:多少|几)"
                          r"|\bhow much\b.*\b(?:cost|fee|price|pay)", re.I)

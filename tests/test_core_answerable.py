@@ -124,6 +124,10 @@ def test_prices_phones_and_addresses():
     assert asked_kind("睦邻中心在哪条路上？") == AnswerKind("address")
     assert gives(AnswerKind("address"), "睦邻中心在哪条路上？", "睦邻中心位于政立路。")
     assert not gives(AnswerKind("address"), "睦邻中心在哪条路上？", "探索出一条有效路径。")
+    for question in ("几个服务站分别在哪几条路上？", "在哪些街？"):  # which roads, several
+        assert asked_kind(question) == AnswerKind("address")
+    for question in ("坐哪路车？", "走哪条路线最快？", "这是哪条路子？"):  # a bus, a route, a way
+        assert asked_kind(question) is None
     assert not gives(AnswerKind("count"), "团队有几个人？", "团队提出了一个新的办法。")  # 一个: "a"
     assert not gives(AnswerKind("count"), "团队有几个人？", "走出一条新路，也是一项创新。")
     assert gives(AnswerKind("count"), "团队有几个人？", "团队共一百二十人。")
