@@ -47,6 +47,19 @@ _QUESTION_CHARS = set("的了吗呢吧么什怎哪谁几")
 #: Words by which a question points at the document itself ("文章开头说…"), not at what it says.
 _META_WORDS = frozenset("文章 本文 文中 开头 结尾 开篇 文末".split())
 _CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_frame_compound(word: str) -> bool:
+    """Whether a word is made of question-frame words only (具体内容 = 具体 + 内容, 具体情况): then
+    neither it nor its dictionary sub-words (体内) say what a question is about."""
+    if len(word) < 3 or word in STOPWORDS or not _CJK_RUN.fullmatch(word):
+        return False
+    ends = {0}
+    for end in range(1, len(word) + 1):
+        if any(start in ends and word[start:end] in STOPWORDS for start in range(max(0, end - 4), end)):
+            ends.add(end)
+    return len(word) in ends
 _NGRAM_CHARS = re.compile(f"[{CJK}]{{3,}}")
 
 _lock = threading.RLock()
@@ -345,17 +358,24 @@ class Tokenizer:
     def query_tokens(self, text: str) -> list[str]:
         """Search tokens of a question; single characters are dropped when longer words exist,
         since a lone character (指, 做, 装) matches too much to say what the question is about, and
-        so are character pairs that include a question-frame character (怎么|解, 解决|的), and
-        words that point at the document itself (文章, 开头: "文章开头说…"; their character pairs
-        stay, as every word's do).
+        so are character pairs that include a question-frame character (怎么|解, 解决|的), words
+        that point at the document itself (文章, 开头: "文章开头说…"; their character pairs
+        stay, as every word's do), and words made of frame words only (具体内容 = 具体 + 内容)
+        with the sub-words jieba finds in them (体内).
         A question without Chinese also gets pinyin tokens of its word runs ("Lin Lu" -> ~linlu)."""
-        tokens = [t for t in self.words(normalize(text))
+        norm = normalize(text)
+        words = self.words(norm)
+        # a word made of frame words only (具体内容) goes, with its sub-words (体内) unless they
+        # also stand elsewhere in the question
+        frame = [t for t in words if t[0] != "#" and _is_frame_compound(t)]
+        rest = re.sub("|".join(map(re.escape, frame)), "|", norm) if frame else norm
+        tokens = [t for t in words
                   if not (t[0] == "#" and (t[1] in _QUESTION_CHARS or t[2] in _QUESTION_CHARS))
-                  and t not in _META_WORDS]
+                  and t not in _META_WORDS and (t[0] == "#" or t in rest)]
         longer = [t for t in tokens if len(t) > 1] + single_runs(tokens)
         tokens = longer or tokens
         if not _CJK_RUN.search(text):
-            tokens.extend(romanized_runs(normalize(text)))
+            tokens.extend(romanized_runs(norm))
         return tokens
 
     def translation_tokens(self, chinese) -> list[str]:
