@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -191,11 +192,46 @@ def gives(kind: AnswerKind, question: str, passage: str) -> bool:
     return kind.name == "count" and kind.unit == "成" and bool(re.search(r"[0-9][%％]", text))
 
 
-def answer_test(question: str):
-    """A test of whether a text holds the kind of answer the question asks for (gives), or None
-    when it asks for none. Retrieval uses it to settle near ties between blocks (qa.retrieve)."""
+#: A term the question quotes ("“一线”是什么意思", 「四平台」指的是什么) and, after it in the same clause,
+#: asks what it is: then a sentence that defines it ("“一线”即…", 所谓“一线”, 一线是指…) answers.
+_QUOTED_ASKED = re.compile(r"[“\"「『‘]([^”\"」』’\s]{1,12})[”\"」』’]([^，,。；;！!？?]*)")
+_ASKS_WHAT = re.compile(r"什么|啥|哪些|哪几|意思|含义|内容|指")
+
+
+@dataclass(frozen=True)
+class Cues:
+    """What a question says about the text that answers it, beyond its words; retrieval uses them
+    to rank blocks (qa.retrieve.Retriever.ranked_blocks).
+
+    holds_kind(text): whether a text holds the kind of answer asked (a rank, a count, a year…;
+        `gives`), or None when the question asks for no kind.
+    defines(text): whether a text defines a term the question quotes and asks about, or None.
+    """
+
+    holds_kind: Callable[[str], bool] | None = None
+    defines: Callable[[str], bool] | None = None
+
+
+def _definition(terms: tuple[str, ...]) -> re.Pattern:
+    """A sentence that defines one of the terms: “X”即, “X”是指, “X”指的是, “X”:, 所谓“X”, X即, X是指."""
+    either = "|".join(map(re.escape, terms))
+    return re.compile(rf"[“\"「『‘](?:{either})[”\"」』’]\s*[，,]?\s*(?:即|是指|指的是|就是|[:：])"
+                      rf"|所谓\s*[“\"「『‘]?(?:{either})|(?<![\w])(?:{either})(?:即|是指|指的是)")
+
+
+def cues(question: str) -> Cues:
+    """The Cues of a question (normalised: Traditional folded to Simplified)."""
     kind = asked_kind(question)
-    return None if kind is None else functools.partial(gives, kind, question)
+    terms = tuple(dict.fromkeys(m.group(1) for m in _QUOTED_ASKED.finditer(normalize(question))
+                                if _ASKS_WHAT.search(m.group(2))))
+    defines = None
+    if terms:
+        definition = _definition(terms)
+
+        def defines(passage: str) -> bool:
+            return definition.search(normalize(passage)) is not None
+    return Cues(holds_kind=None if kind is None else functools.partial(gives, kind, question),
+                defines=defines)
 
 
 def names(words) -> list[str]:

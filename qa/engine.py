@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import Answer, Hit, citation_for
-from .answerable import UNANSWERED_SHARE, answer_test, names, unanswered_reason
+from .answerable import UNANSWERED_SHARE, Cues, cues, names, unanswered_reason
 from .chunk import Chunk
 from .config import BUILTIN_CORPUS, MAX_K, Config, config_from_env, default_index_dir
 from .errors import IndexCorruptError, ReadOnlyIndexError
@@ -152,9 +152,8 @@ class QA:
         english = english_terms(text)  # its English words, if any, with their translations
         tokens = active.blocks.tokenizer.query_tokens(text)
         cross = retriever.is_cross_lingual(text)
-        answers = answer_test(text) if self.config.answer_checks else None  # the kind of answer asked
-        scored, coverage, top_cos = retriever.search_distinct(query_vector, tokens, k, english, cross,
-                                                              answers)
+        hints = cues(text) if self.config.answer_checks else Cues()  # the kind asked, a quoted term
+        scored, coverage, top_cos = retriever.search_distinct(query_vector, tokens, k, english, cross, hints)
         conf = confidence(top_cos, coverage, cross)
         if scored and self.config.answer_checks:
             unknown = [w for w in names(tokens) if not retriever.sparse.mentions(w)]

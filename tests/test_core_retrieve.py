@@ -358,15 +358,16 @@ def test_a_cross_lingual_question_weighs_the_cosine_by_its_own_weight(qa_builtin
 
 def test_blocks_near_the_top_without_the_kind_asked_lose_the_margin(qa_builtin):
     import qa.retrieve
-    from qa.answerable import answer_test
+    from qa.answerable import cues
 
     retriever, tokenizer = qa_builtin.retriever, qa_builtin.tokenizer
     question = "新江湾城在上海的街道里排第几？"
-    answers = answer_test(question)
-    assert answers is not None and answer_test("三驾马车指什么") is None
+    hints = cues(question)
+    answers = hints.holds_kind
+    assert answers is not None and cues("三驾马车指什么").holds_kind is None
     vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
     plain = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30)[:2]), strict=True))
-    ranked = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30, answers=answers)[:2]),
+    ranked = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30, cues=hints)[:2]),
                       strict=True))
     assert plain.keys() == ranked.keys()
     best, margin, lowered = max(plain.values()), qa.retrieve.KIND_MARGIN, 0
@@ -385,3 +386,33 @@ def test_a_near_tie_goes_to_the_block_that_holds_the_kind_asked(qa_builtin, monk
     assert "第100个" in qa_builtin.ask(question).hits[0].text
     monkeypatch.setattr(qa.retrieve, "KIND_MARGIN", 0.0)
     assert "第100个" not in qa_builtin.ask(question).hits[0].text
+
+
+def test_a_block_that_defines_the_quoted_term_asked_about_gains_the_bonus(qa_builtin, monkeypatch):
+    import qa.retrieve
+    from qa.answerable import cues
+
+    retriever, tokenizer = qa_builtin.retriever, qa_builtin.tokenizer
+    question = "“一点”说的到底是什么？"
+    hints = cues(question)
+    assert hints.defines is not None and hints.holds_kind is None
+    vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
+    plain = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30)[:2]), strict=True))
+    ranked = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30, cues=hints)[:2]),
+                      strict=True))
+    defining = [b for b in plain if hints.defines(retriever.block_text(b))]
+    assert len(defining) == 1 and "“一点”即" in retriever.block_text(defining[0])
+    for block, score in plain.items():
+        bonus = qa.retrieve.DEFINITION_BONUS if block in defining else 0.0
+        assert ranked[block] == pytest.approx(score + bonus, abs=1e-6)
+    assert "“一点”即" in qa_builtin.ask(question).hits[0].text
+
+
+def test_only_a_quoted_term_asked_about_is_looked_for_as_defined():
+    from qa.answerable import cues
+
+    for question in ("「一點」指的是什麼？", "“一点”的含义", "所谓‘一点’是啥意思"):
+        assert cues(question).defines("“一点”即诠释了核心要义"), question
+        assert cues(question).defines("所谓“一点”，就是核心") and not cues(question).defines("抓住一点不放")
+    for question in ("一点是什么？", "林路怎么看“一点”？", "“一点”由谁负责？"):  # unquoted; asked before; who
+        assert cues(question).defines is None, question
