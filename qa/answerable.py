@@ -203,11 +203,13 @@ class Cues:
     """What a question says about the text that answers it, beyond its words; retrieval uses them
     to rank blocks (qa.retrieve.Retriever.ranked_blocks).
 
-    holds_kind(text): whether a text holds the kind of answer asked (a rank, a count, a year…;
-        `gives`), or None when the question asks for no kind.
+    kind: the kind of answer asked (asked_kind), or None.
+    holds_kind(text): whether a text holds that kind of answer (a rank, a count, a year…; `gives`),
+        or None when the question asks for no kind.
     defines(text): whether a text defines a term the question quotes and asks about, or None.
     """
 
+    kind: AnswerKind | None = None
     holds_kind: Callable[[str], bool] | None = None
     defines: Callable[[str], bool] | None = None
 
@@ -230,7 +232,7 @@ def cues(question: str) -> Cues:
 
         def defines(passage: str) -> bool:
             return definition.search(normalize(passage)) is not None
-    return Cues(holds_kind=None if kind is None else functools.partial(gives, kind, question),
+    return Cues(kind=kind, holds_kind=None if kind is None else functools.partial(gives, kind, question),
                 defines=defines)
 
 
@@ -241,15 +243,20 @@ def names(words) -> list[str]:
     return [w for w in dict.fromkeys(words) if len(w) >= 2 and w in proper]
 
 
-def unanswered_reason(question: str, passage: str, unknown_names: list[str]) -> str | None:
+_UNSET = object()
+
+
+def unanswered_reason(question: str, passage: str, unknown_names: list[str], kind=_UNSET) -> str | None:
     """Why the best passage cannot answer the question, or None when nothing says so.
 
     Args:
         unknown_names: names in the question that the knowledge base never mentions.
+        kind: asked_kind(question), when the caller has it (Cues.kind).
     """
     if unknown_names:
         return f"the knowledge base never mentions {'、'.join(unknown_names)}"
-    kind = asked_kind(question)
+    if kind is _UNSET:
+        kind = asked_kind(question)
     if kind is not None and not gives(kind, question, passage):
         return f"the best passage gives no {kind.name}" + (f" in {kind.unit}" if kind.unit else "")
     return None

@@ -157,7 +157,7 @@ class QA:
         conf = confidence(top_cos, coverage, cross)
         if scored and self.config.answer_checks:
             unknown = [w for w in names(tokens) if not retriever.sparse.mentions(w)]
-            if unanswered_reason(text, scored[0].chunk.text, unknown) is not None:
+            if unanswered_reason(text, scored[0].chunk.text, unknown, hints.kind) is not None:
                 conf *= UNANSWERED_SHARE
         hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, active.places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))

@@ -142,6 +142,18 @@ def test_names_are_proper_nouns_only():
     assert "count" in unanswered_reason("小区有多少户？", "小区绿化很好。", [])
 
 
+def test_the_kind_the_cues_carry_is_the_kind_asked():
+    from qa.answerable import cues
+
+    for question in ("小区有多少户？", "哪一年建成的？", "三驾马车指什么？", "How many residents?"):
+        hints = cues(question)
+        assert hints.kind == asked_kind(question)
+        assert (hints.holds_kind is None) == (hints.kind is None)
+        for passage in ("小区共有三百户。", "小区绿化很好。", "2018年建成。"):
+            assert unanswered_reason(question, passage, [], hints.kind) == \
+                unanswered_reason(question, passage, [])
+
+
 @pytest.mark.parametrize(("kind", "question", "passage", "given"), [
     # a number after 第 is a rank, not a count
     (AnswerKind("count"), "街道下面有多少个居民区？", "这里是上海的第100个街道。", False),
