@@ -79,8 +79,8 @@ _ASKS_SHARE = re.compile(r"(?:多大|什么|多少)的?比[例重率]|比[例重
                          r"|\bhow (?:large|big) a (?:share|proportion)\b", re.I)
 _ASKS_PHONE = re.compile(r"(?:电话|手机|热线)(?:号码)?是?多少|号码是|联系方式"
                          r"|\b(?:phone|telephone) number\b", re.I)
-#: 哪条路, 哪几条路, 哪些街 (not 哪路, 哪条路线, 哪条路子), 什么路, address.
-_ASKS_ADDRESS = re.compile(r"地址|门牌|哪(?:[几些]条?|条)(?:马路|路|街|巷|弄)(?!线|径|子)"
+#: 哪条路, 哪几条路, 哪些街, 什么路, address (not 哪路, 哪几路公交, 哪条路线, 哪条路子, 哪些街道, 路段, 路口).
+_ASKS_ADDRESS = re.compile(r"地址|门牌|哪(?:几条|些条?|条)(?:马路|路|街|巷|弄)(?![线径子道段口])"
                            r"|什么(?:马路|路)(?!线|径)|\baddress\b|\b(?:which|what) (?:road|street)\b", re.I)
 _ASKS_PRICE = re.compile(r"(?:多少|几)(?:钱|元|块钱|罚款|罚金|费用?|租金)"
                          r"|(?:费用?|价格?|价钱|罚款|罚金|租金|工资|薪水)(?:是|要|为|需要|得|交)?(?:多少|几)"
@@ -194,8 +194,11 @@ def gives(kind: AnswerKind, question: str, passage: str) -> bool:
 
 #: A term the question quotes ("“一线”是什么意思", 「四平台」指的是什么) and, after it in the same clause,
 #: asks what it is: then a sentence that defines it ("“一线”即…", 所谓“一线”, 一线是指…) answers.
-_QUOTED_ASKED = re.compile(r"[“\"「『‘]([^”\"」』’\s]{1,12})[”\"」』’]([^，,。；;！!？?]*)")
-_ASKS_WHAT = re.compile(r"什么|啥|哪些|哪几|意思|含义|内容|指")
+_QUOTED_ASKED = re.compile(r"[“\"「『‘]([^”\"」』’\s]{1,12})[”\"」』’](?=([^，,。；;！!？?]*))")
+#: What asks what a term is or means (是什么, 什么意思, 指的是什么, 包括哪些…), not any question word
+#: ("“一点”由谁指导", "“一线”取得了什么成效" ask something else about it).
+_ASKS_WHAT = re.compile(r"是(?:什么|啥)|什么意思|啥意思|含义|意思|是指|指(?:的是)?(?:什么|啥|哪)|内容"
+                        r"|包括(?:哪|什么)|[讲说](?:的是)?(?:什么|啥)")
 
 
 @dataclass(frozen=True)

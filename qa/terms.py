@@ -52,8 +52,9 @@ _CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
 @functools.lru_cache(maxsize=4096)
 def _is_frame_compound(word: str) -> bool:
     """Whether a word is made of question-frame words only (具体内容 = 具体 + 内容, 具体情况): then
-    neither it nor its dictionary sub-words (体内) say what a question is about."""
-    if len(word) < 3 or word in STOPWORDS or not _CJK_RUN.fullmatch(word):
+    neither it nor its dictionary sub-words (体内) say what a question is about. Four characters at
+    least: the shorter ones jieba knows (有意思, 有的是, 为的是) carry meaning."""
+    if len(word) < 4 or word in STOPWORDS or not _CJK_RUN.fullmatch(word):
         return False
     ends = {0}
     for end in range(1, len(word) + 1):

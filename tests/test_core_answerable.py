@@ -126,8 +126,9 @@ def test_prices_phones_and_addresses():
     assert not gives(AnswerKind("address"), "睦邻中心在哪条路上？", "探索出一条有效路径。")
     for question in ("几个服务站分别在哪几条路上？", "在哪些街？"):  # which roads, several
         assert asked_kind(question) == AnswerKind("address")
-    for question in ("坐哪路车？", "走哪条路线最快？", "这是哪条路子？"):  # a bus, a route, a way
-        assert asked_kind(question) is None
+    for question in ("坐哪路车？", "坐哪几路公交能到？", "走哪条路线最快？", "这是哪条路子？",
+                     "杨浦区有哪些街道？", "哪些路口要改造？"):  # buses, a route, a way, subdistricts
+        assert asked_kind(question) is None, question
     assert not gives(AnswerKind("count"), "团队有几个人？", "团队提出了一个新的办法。")  # 一个: "a"
     assert not gives(AnswerKind("count"), "团队有几个人？", "走出一条新路，也是一项创新。")
     assert gives(AnswerKind("count"), "团队有几个人？", "团队共一百二十人。")

@@ -414,5 +414,8 @@ def test_only_a_quoted_term_asked_about_is_looked_for_as_defined():
     for question in ("「一點」指的是什麼？", "“一点”的含义", "所谓‘一点’是啥意思"):
         assert cues(question).defines("“一点”即诠释了核心要义"), question
         assert cues(question).defines("所谓“一点”，就是核心") and not cues(question).defines("抓住一点不放")
-    for question in ("一点是什么？", "林路怎么看“一点”？", "“一点”由谁负责？"):  # unquoted; asked before; who
+    for question in ("一点是什么？", "林路怎么看“一点”？", "“一点”由谁负责？", "“一点”由谁指导？",
+                     "“一点”提出后取得了什么成效？", "“一点”工作人员有哪些？"):  # not what it is
         assert cues(question).defines is None, question
+    both = cues("“一点”和“两翼”分别是什么？")  # every quoted term of the clause
+    assert both.defines("“一点”即核心") and both.defines("“两翼”即两个方面")

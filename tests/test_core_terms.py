@@ -177,6 +177,7 @@ def test_query_drops_words_made_of_frame_words_with_their_sub_words():
     # a sub-word that also stands on its own elsewhere in the question stays
     assert "体内" in tokenizer.query_tokens("体内的寄生虫具体内容是什么？")
     assert "aaas" in tokenizer.query_tokens("AAAS是什么？")  # Latin letters are no frame words
+    assert "有意思" in tokenizer.query_tokens("这本书有意思吗？")  # three characters: it carries meaning
 
 
 def test_a_frame_compound_no_longer_makes_a_question_look_unanswerable(qa_builtin):
