@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -206,15 +205,21 @@ class Cues:
     """What a question says about the text that answers it, beyond its words; retrieval uses them
     to rank blocks (qa.retrieve.Retriever.ranked_blocks).
 
-    kind: the kind of answer asked (asked_kind), or None.
-    holds_kind(text): whether a text holds that kind of answer (a rank, a count, a year…; `gives`),
-        or None when the question asks for no kind.
-    defines(text): whether a text defines a term the question quotes and asks about, or None.
+    kind: the kind of answer asked (asked_kind), or None; holds_kind(text) tells whether a text
+        holds one (a rank, a count, a year…; `gives`).
+    definition: a sentence defining a term the question quotes and asks about (_definition), or
+        None; defines(text) tells whether a text holds one.
     """
 
+    question: str = ""
     kind: AnswerKind | None = None
-    holds_kind: Callable[[str], bool] | None = None
-    defines: Callable[[str], bool] | None = None
+    definition: re.Pattern | None = None
+
+    def holds_kind(self, text: str) -> bool:
+        return gives(self.kind, self.question, text)
+
+    def defines(self, text: str) -> bool:
+        return self.definition.search(normalize(text)) is not None
 
 
 def _definition(terms: tuple[str, ...]) -> re.Pattern:
@@ -226,17 +231,9 @@ def _definition(terms: tuple[str, ...]) -> re.Pattern:
 
 def cues(question: str) -> Cues:
     """The Cues of a question (normalised: Traditional folded to Simplified)."""
-    kind = asked_kind(question)
     terms = tuple(dict.fromkeys(m.group(1) for m in _QUOTED_ASKED.finditer(normalize(question))
                                 if _ASKS_WHAT.search(m.group(2))))
-    defines = None
-    if terms:
-        definition = _definition(terms)
-
-        def defines(passage: str) -> bool:
-            return definition.search(normalize(passage)) is not None
-    return Cues(kind=kind, holds_kind=None if kind is None else functools.partial(gives, kind, question),
-                defines=defines)
+    return Cues(question, asked_kind(question), _definition(terms) if terms else None)
 
 
 def names(words) -> list[str]:

@@ -137,10 +137,10 @@ class Retriever:
         sparse[np.searchsorted(candidates, sparse_top)] = top_scores
         dense_weight = self.cross_lingual_dense_weight if cross_lingual else self.dense_weight
         fused = block_scores(sparse, best_cos, coverage, self.sparse_weight, dense_weight)
-        if cues.defines is not None:
+        if cues.definition is not None:
             fused[[i for i, b in enumerate(candidates) if cues.defines(self.block_text(int(b)))]] \
                 += DEFINITION_BONUS
-        if cues.holds_kind is not None and len(fused):
+        if cues.kind is not None and len(fused):
             close = np.flatnonzero(fused >= fused.max() - KIND_MARGIN)
             lacking = [i for i in close if not cues.holds_kind(self.block_text(int(candidates[i])))]
             fused[lacking] -= KIND_MARGIN

@@ -48,19 +48,6 @@ _QUESTION_CHARS = set("的了吗呢吧么什怎哪谁几")
 _META_WORDS = frozenset("文章 本文 文中 开头 结尾 开篇 文末".split())
 _CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
 
-
-@functools.lru_cache(maxsize=4096)
-def _is_frame_compound(word: str) -> bool:
-    """Whether a word is made of question-frame words only (具体内容 = 具体 + 内容, 具体情况): then
-    neither it nor its dictionary sub-words (体内) say what a question is about. Four characters at
-    least: the shorter ones jieba knows (有意思, 有的是, 为的是) carry meaning."""
-    if len(word) < 4 or word in STOPWORDS or not _CJK_RUN.fullmatch(word):
-        return False
-    ends = {0}
-    for end in range(1, len(word) + 1):
-        if any(start in ends and word[start:end] in STOPWORDS for start in range(max(0, end - 4), end)):
-            ends.add(end)
-    return len(word) in ends
 _NGRAM_CHARS = re.compile(f"[{CJK}]{{3,}}")
 
 _lock = threading.RLock()
@@ -290,6 +277,20 @@ def _recurring(norms, tokenizer: Tokenizer, min_count: int, lengths) -> set[str]
 
 #: Marks a run of single characters joined (single_runs): a guess at a word, not a search token.
 RUN_MARK = "^"
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_frame_compound(word: str) -> bool:
+    """Whether a word is made of question-frame words only (具体内容 = 具体 + 内容, 具体情况): then
+    neither it nor its dictionary sub-words (体内) say what a question is about. Four characters at
+    least: the shorter ones jieba knows (有意思, 有的是, 为的是) carry meaning."""
+    if len(word) < 4 or word in STOPWORDS or not _CJK_RUN.fullmatch(word):
+        return False
+    ends = {0}
+    for end in range(1, len(word) + 1):
+        if any(start in ends and word[start:end] in STOPWORDS for start in range(max(0, end - 4), end)):
+            ends.add(end)
+    return len(word) in ends
 
 
 def single_runs(tokens: list[str]) -> list[str]:

@@ -364,7 +364,7 @@ def test_blocks_near_the_top_without_the_kind_asked_lose_the_margin(qa_builtin):
     question = "新江湾城在上海的街道里排第几？"
     hints = cues(question)
     answers = hints.holds_kind
-    assert answers is not None and cues("三驾马车指什么").holds_kind is None
+    assert hints.kind is not None and cues("三驾马车指什么").kind is None
     vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
     plain = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30)[:2]), strict=True))
     ranked = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30, cues=hints)[:2]),
@@ -395,7 +395,7 @@ def test_a_block_that_defines_the_quoted_term_asked_about_gains_the_bonus(qa_bui
     retriever, tokenizer = qa_builtin.retriever, qa_builtin.tokenizer
     question = "“一点”说的到底是什么？"
     hints = cues(question)
-    assert hints.defines is not None and hints.holds_kind is None
+    assert hints.definition is not None and hints.kind is None
     vector, tokens = qa_builtin.encode_query(question), tokenizer.query_tokens(question)
     plain = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30)[:2]), strict=True))
     ranked = dict(zip(*(x.tolist() for x in retriever.ranked_blocks(vector, tokens, 30, cues=hints)[:2]),
@@ -416,6 +416,6 @@ def test_only_a_quoted_term_asked_about_is_looked_for_as_defined():
         assert cues(question).defines("所谓“一点”，就是核心") and not cues(question).defines("抓住一点不放")
     for question in ("一点是什么？", "林路怎么看“一点”？", "“一点”由谁负责？", "“一点”由谁指导？",
                      "“一点”提出后取得了什么成效？", "“一点”工作人员有哪些？"):  # not what it is
-        assert cues(question).defines is None, question
+        assert cues(question).definition is None, question
     both = cues("“一点”和“两翼”分别是什么？")  # every quoted term of the clause
     assert both.defines("“一点”即核心") and both.defines("“两翼”即两个方面")
