@@ -24,9 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.evaluate import _answer_norm, write_squad_documents
-from qa.rank import confidence
 from qa.terms import PINYIN_MARK, RUN_MARK, char_bigrams
-from qa.translate import english_terms
 
 
 @dataclass(frozen=True)
@@ -185,19 +183,16 @@ NOTHING = Evidence(coverage=0.0, top_cosine=0.0, block_cosine=0.0, local_coverag
                    best3_coverage=0.0, bm25_ratio=0.0, missing_corpus=1.0, missing_block=1.0, margin=0.0)
 
 
-def evidence_of(qa, question: str) -> Evidence:
-    """What the ranking QA.ask runs says about whether its top block answers the question."""
-    from qa.question import clean_question
-
-    text = clean_question(question)
+def evidence_of(qa, ranking) -> Evidence:
+    """What the ranking QA.ask runs (`ranking = qa.rank(question, 3)`) says about whether its top
+    block answers the question."""
+    query, scored = ranking.query, ranking.passages
+    coverage, top_cosine = ranking.coverage, ranking.top_cosine
+    tokens, english, cross = query.tokens, query.english, query.cross_lingual
     retriever = qa._active.retriever
-    english = english_terms(text)
-    tokens = qa._active.blocks.tokenizer.query_tokens(text)
-    cross = retriever.is_cross_lingual(text)
-    vector = qa.encode_query(text)
-    scored, coverage, top_cosine = retriever.search_distinct(vector, tokens, 3, english)
     # the blocks Retriever.search ranked for k=3 (the top ones do not depend on the limit)
-    blocks, fused, best_cos, sparse, _, _ = retriever.ranked_blocks(vector, tokens, 8, english)
+    blocks, fused, best_cos, sparse, _, _ = retriever.ranked_blocks(query.vector, tokens, 8, english, cross,
+                                                                   query.cues)
     if not len(blocks) or not scored:
         return Evidence(**{**NOTHING.__dict__, "coverage": coverage, "top_cosine": top_cosine,
                            "cross_lingual": cross})
@@ -212,8 +207,8 @@ def evidence_of(qa, question: str) -> Evidence:
     words = question_words(tokens, english, index.vocab, index.tokenizer)
     held, missing = weight_held(words, [index.vocab, *places], math.log(index.tokenizer.total_freq))
     n, df = index.n_docs, index.doc_freq
-    query = index.query_vector(tokens, english)
-    best = float(sum(w * math.log1p((n - df[t] + 0.5) / (df[t] + 0.5)) for t, w in query.items()))
+    weights = index.query_vector(tokens, english)
+    best = float(sum(w * math.log1p((n - df[t] + 0.5) / (df[t] + 0.5)) for t, w in weights.items()))
     return Evidence(coverage=coverage, top_cosine=top_cosine, block_cosine=float(best_cos[0]),
                     local_coverage=held[1], passage_coverage=held[-1], best3_coverage=max(held[1:-1]),
                     bm25_ratio=min(1.0, float(sparse[0]) / best) if best > 0 else 0.0,
@@ -236,8 +231,9 @@ def collect(work: Path, name: str, half: int, paragraphs: bool = False) -> list[
     rows = []
     for label, questions in ((1, inside), (0, outside)):
         for q in questions:
-            e = evidence_of(qa, q["question"])
-            rows.append({"set": name, "label": label, "old": confidence(e.top_cosine, e.coverage),
+            ranking = qa.rank(q["question"], 3)
+            e = evidence_of(qa, ranking)
+            rows.append({"set": name, "label": label, "old": ranking.confidence,
                          **{f: getattr(e, f) for f in Evidence.__dataclass_fields__}})
     cache.write_text(json.dumps(rows), encoding="utf-8")
     return rows

@@ -27,7 +27,7 @@ from .index.vector_store import Build, VectorIndex
 from .ingest import Document, file_sha256, read_isolated
 from .question import check_k, clean_question
 from .rank import confidence
-from .retrieve import Retriever
+from .retrieve import Retriever, Scored
 from .translate import english_terms, proper_nouns
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,29 @@ class Active:
     blocks: Blocks
     retriever: Retriever
     places: dict[str, dict]  # manifest entry of each document, by path
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as retrieval reads it (QA.read)."""
+
+    text: str  # cleaned (qa.question.clean_question)
+    vector: np.ndarray
+    tokens: list[str]  # search tokens (Tokenizer.query_tokens)
+    english: list[tuple[str, tuple[str, ...]]]  # English words with their Chinese (english_terms)
+    cross_lingual: bool  # its words reach the text only through translations (is_cross_lingual)
+    cues: Cues  # the kind of answer asked, a quoted term asked about (answerable.cues)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What QA.rank found: the passages, best first, and the confidence that the first answers."""
+
+    query: Query
+    passages: tuple[Scored, ...]
+    coverage: float  # share of the question's weight the knowledge base holds
+    top_cosine: float  # best sentence cosine
+    confidence: float  # qa.rank.confidence, after the answer checks
 
 
 class QA:
@@ -136,6 +159,39 @@ class QA:
     def encode_query(self, question: str) -> np.ndarray:
         return embed.encode_query(self.encoder, question, prompt=self.query_prompt)
 
+    def read(self, question: str) -> Query:
+        """The question as retrieval reads it (its vector, search tokens, English words, cues).
+
+        Raises:
+            QuestionError: the question is empty, too long or not text.
+        """
+        text = clean_question(question)
+        active = self._active
+        return Query(text=text, vector=self.encode_query(text),
+                     tokens=active.blocks.tokenizer.query_tokens(text),
+                     english=english_terms(text),  # its English words, if any, with their translations
+                     cross_lingual=active.retriever.is_cross_lingual(text),
+                     cues=cues(text) if self.config.answer_checks else Cues())  # kind asked, quoted term
+
+    def rank(self, question: str, k: int = 3) -> Ranking:
+        """The passages `ask` answers with and its confidence, before citations: the one ranking
+        step, shared by `ask` and the benchmarks that study it (benchmarks.train_answerable).
+
+        Raises:
+            QuestionError: the question is empty, too long or not text; or k is not positive.
+        """
+        k = check_k(k, MAX_K)
+        query = self.read(question)
+        retriever = self._active.retriever
+        scored, coverage, top_cos = retriever.search_distinct(
+            query.vector, query.tokens, k, query.english, query.cross_lingual, query.cues)
+        conf = confidence(top_cos, coverage, query.cross_lingual)
+        if scored and self.config.answer_checks:
+            unknown = [w for w in names(query.tokens) if not retriever.sparse.mentions(w)]
+            if unanswered_reason(query.text, scored[0].chunk.text, unknown, query.cues.kind) is not None:
+                conf *= UNANSWERED_SHARE
+        return Ranking(query, tuple(scored), coverage, top_cos, conf)
+
     def ask(self, question: str, k: int = 3) -> Answer:
         """Answer a question with up to k distinct passages, best first.
 
@@ -144,25 +200,13 @@ class QA:
         Raises:
             QuestionError: the question is empty, too long or not text; or k is not positive.
         """
-        text = clean_question(question)
-        k = check_k(k, MAX_K)
         active = self._active
-        retriever = active.retriever
-        query_vector = self.encode_query(text)
-        english = english_terms(text)  # its English words, if any, with their translations
-        tokens = active.blocks.tokenizer.query_tokens(text)
-        cross = retriever.is_cross_lingual(text)
-        hints = cues(text) if self.config.answer_checks else Cues()  # the kind asked, a quoted term
-        scored, coverage, top_cos = retriever.search_distinct(query_vector, tokens, k, english, cross, hints)
-        conf = confidence(top_cos, coverage, cross)
-        if scored and self.config.answer_checks:
-            unknown = [w for w in names(tokens) if not retriever.sparse.mentions(w)]
-            if unanswered_reason(text, scored[0].chunk.text, unknown, hints.kind) is not None:
-                conf *= UNANSWERED_SHARE
+        ranking = self.rank(question, k)
+        scored, conf = ranking.passages, ranking.confidence
         hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, active.places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))
                 for n, s in enumerate(scored)]
-        return Answer(question=text, found=bool(hits) and conf >= self.config.min_confidence,
+        return Answer(question=ranking.query.text, found=bool(hits) and conf >= self.config.min_confidence,
                       hits=hits, confidence=round(conf, 4))
 
     # ----- managing the knowledge base -----

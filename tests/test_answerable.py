@@ -40,7 +40,7 @@ def test_the_model_round_trips_as_json_grows_with_what_is_found_and_is_calibrate
         Model.from_dict(model.as_dict() | {"features": ["coverage", "no_such_field", "margin"]})
 
 
-def test_a_decisive_word_missing_from_the_top_block_lowers_the_local_evidence(encoder, tmp_path):
+def library_and_pool(tmp_path):
     from qa import QA
 
     folder = tmp_path / "docs"
@@ -50,9 +50,29 @@ def test_a_decisive_word_missing_from_the_top_block_lowers_the_local_evidence(en
         encoding="utf-8")
     (folder / "pool.txt").write_text(
         "徐汇区游泳馆夏季开放到晚上十点。\n\n徐汇区游泳馆的年卡在前台办理，学生半价。\n", encoding="utf-8")
-    qa = QA(sources=[folder], index_dir=tmp_path / "index")
-    present = evidence_of(qa, "静安区图书馆几点开放？")
-    absent = evidence_of(qa, "徐汇区图书馆几点开放？")  # 徐汇区 is in the corpus, not with the library
+    return QA(sources=[folder], index_dir=tmp_path / "index")
+
+
+def test_evidence_is_read_from_the_ranking_ask_answers_with(encoder, tmp_path):
+    qa = library_and_pool(tmp_path)
+    for question in ("静安区图书馆几点开放？", "When does the Jing'an library open?"):
+        ranking = qa.rank(question, 3)
+        answer = qa.ask(question)
+        assert [h.text for h in answer.hits] == [p.chunk.text for p in ranking.passages]
+        assert answer.confidence == round(ranking.confidence, 4)
+        evidence = evidence_of(qa, ranking)
+        assert (evidence.coverage, evidence.top_cosine) == (ranking.coverage, ranking.top_cosine)
+        assert evidence.cross_lingual == ranking.query.cross_lingual
+    assert qa.rank("When does the Jing'an library open?", 3).query.cross_lingual
+    assert not qa.rank("静安区图书馆几点开放？", 3).query.cross_lingual
+    assert qa.rank("静安区图书馆几点开放？", 3).query.cues.kind.name == "time"
+
+
+def test_a_decisive_word_missing_from_the_top_block_lowers_the_local_evidence(encoder, tmp_path):
+    qa = library_and_pool(tmp_path)
+    present = evidence_of(qa, qa.rank("静安区图书馆几点开放？", 3))
+    # 徐汇区 is in the corpus, not with the library
+    absent = evidence_of(qa, qa.rank("徐汇区图书馆几点开放？", 3))
     assert absent.coverage == pytest.approx(present.coverage, abs=0.05)
     assert absent.local_coverage < present.local_coverage - 0.1
     assert absent.passage_coverage < present.passage_coverage - 0.1
