@@ -167,3 +167,18 @@ def test_article_baseline_joins_paragraphs_and_scores_bm25():
           {"question": "谁负责保洁？", "expect": "小区保洁"}]
     row = score(qs, paras)
     assert row == {"n": 2, "hit@1": 1.0, "hit@3": 1.0, "top_chars_mean": (len(paras[2]) + len(paras[0])) / 2}
+
+
+def test_every_article_question_set_expects_text_the_article_holds():
+    """The blind-written sets score a passage by a string it must contain: one the article lacks
+    would count as a miss whatever the service did."""
+    root = Path(__file__).resolve().parents[1]
+    article = (root / "qa" / "data" / "xinjiangwan.txt").read_text(encoding="utf-8")
+    sets = sorted((root / "benchmarks" / "questions").glob("article-*.jsonl"))
+    assert len(sets) >= 7
+    for path in sets:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        assert {r["lang"] for r in rows} <= {"zh", "zh-hant", "en", "ood-near", "ood"}, path.name
+        for r in rows:
+            assert (r["expect"] is None) == r["lang"].startswith("ood"), (path.name, r["question"])
+            assert r["expect"] is None or r["expect"] in article, (path.name, r["expect"])
