@@ -165,13 +165,7 @@ class QA:
         Raises:
             QuestionError: the question is empty, too long or not text.
         """
-        text = clean_question(question)
-        active = self._active
-        return Query(text=text, vector=self.encode_query(text),
-                     tokens=active.blocks.tokenizer.query_tokens(text),
-                     english=english_terms(text),  # its English words, if any, with their translations
-                     cross_lingual=active.retriever.is_cross_lingual(text),
-                     cues=cues(text) if self.config.answer_checks else Cues())  # kind asked, quoted term
+        return self._read(self._active, clean_question(question))
 
     def rank(self, question: str, k: int = 3) -> Ranking:
         """The passages `ask` answers with and its confidence, before citations: the one ranking
@@ -180,17 +174,7 @@ class QA:
         Raises:
             QuestionError: the question is empty, too long or not text; or k is not positive.
         """
-        k = check_k(k, MAX_K)
-        query = self.read(question)
-        retriever = self._active.retriever
-        scored, coverage, top_cos = retriever.search_distinct(
-            query.vector, query.tokens, k, query.english, query.cross_lingual, query.cues)
-        conf = confidence(top_cos, coverage, query.cross_lingual)
-        if scored and self.config.answer_checks:
-            unknown = [w for w in names(query.tokens) if not retriever.sparse.mentions(w)]
-            if unanswered_reason(query.text, scored[0].chunk.text, unknown, query.cues.kind) is not None:
-                conf *= UNANSWERED_SHARE
-        return Ranking(query, tuple(scored), coverage, top_cos, conf)
+        return self._rank(self._active, question, k)
 
     def ask(self, question: str, k: int = 3) -> Answer:
         """Answer a question with up to k distinct passages, best first.
@@ -200,14 +184,35 @@ class QA:
         Raises:
             QuestionError: the question is empty, too long or not text; or k is not positive.
         """
-        active = self._active
-        ranking = self.rank(question, k)
+        active = self._active  # one build for the ranking and the citations, whatever is swapped in
+        ranking = self._rank(active, question, k)
         scored, conf = ranking.passages, ranking.confidence
         hits = [Hit(text=s.chunk.text, score=round(s.score, 4), citation=citation_for(s.chunk, active.places),
                     confidence=round(conf if n == 0 else conf * s.score / max(scored[0].score, 1e-9), 4))
                 for n, s in enumerate(scored)]
         return Answer(question=ranking.query.text, found=bool(hits) and conf >= self.config.min_confidence,
                       hits=hits, confidence=round(conf, 4))
+
+    def _read(self, active: Active, text: str) -> Query:
+        return Query(text=text, vector=self.encode_query(text),
+                     tokens=active.blocks.tokenizer.query_tokens(text),
+                     english=english_terms(text),  # its English words, if any, with their translations
+                     cross_lingual=active.retriever.is_cross_lingual(text),
+                     cues=cues(text) if self.config.answer_checks else Cues())  # kind asked, quoted term
+
+    def _rank(self, active: Active, question: str, k: int) -> Ranking:
+        text = clean_question(question)
+        k = check_k(k, MAX_K)
+        query = self._read(active, text)
+        retriever = active.retriever
+        scored, coverage, top_cos = retriever.search_distinct(
+            query.vector, query.tokens, k, query.english, query.cross_lingual, query.cues)
+        conf = confidence(top_cos, coverage, query.cross_lingual)
+        if scored and self.config.answer_checks:
+            unknown = [w for w in names(query.tokens) if not retriever.sparse.mentions(w)]
+            if unanswered_reason(query.text, scored[0].chunk.text, unknown, query.cues.kind) is not None:
+                conf *= UNANSWERED_SHARE
+        return Ranking(query, tuple(scored), coverage, top_cos, conf)
 
     # ----- managing the knowledge base -----
     def add(self, paths, parsed: dict[str, Document] | None = None, time_limit: float | None = None) -> dict:
